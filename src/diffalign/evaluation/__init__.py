@@ -1,0 +1,1 @@
+"""Evaluation: the reference evaluator of the shapes world and per-category benchmarks."""

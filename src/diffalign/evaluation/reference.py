@@ -14,13 +14,14 @@ from scipy import ndimage
 
 from ..world.render import shape_mask
 from ..world.spec import ObjectSpec, PromptSpec
-from ..world.vocab import BACKGROUND, COLORS, DARK_FACTOR, PALETTE, SHAPES, SIZE_THRESHOLD
+from ..world.vocab import BACKGROUND, COLORS, DARK_FACTOR, PALETTE, SHAPES, SIZE_THRESHOLD, SIZES
 
 FOREGROUND_DISTANCE = 60.0  # RGB distance from the background that counts as ink
 MIN_OBJECT_AREA = 20  # smaller blobs are specks, not objects
 MIN_SPECK_AREA = 4  # blobs between this and MIN_OBJECT_AREA make an image malformed
 MIN_PURITY = 0.7  # share of an object's pixels in its colour family
 MIN_SHAPE_IOU = 0.7  # overlap with the best shape template in the object's bounding box
+MAX_SIDE = max(hi for _, hi in SIZES.values()) + 4  # bigger blobs are no object the renderer draws
 PLAIN_MAX_DARK = 0.15
 STRIPE_MIN_AGREEMENT = 0.83  # stripes: ~1.0, checks of TEXTURE_CELL rows: ~2/3
 
@@ -37,12 +38,13 @@ class DetectedObject:
     cx: float
     cy: float
     area: int
+    side: int  # longer side of the bounding box
     purity: float
     shape_iou: float
 
     @property
     def well_formed(self) -> bool:
-        return self.purity >= MIN_PURITY and self.shape_iou >= MIN_SHAPE_IOU
+        return self.purity >= MIN_PURITY and self.shape_iou >= MIN_SHAPE_IOU and self.side <= MAX_SIDE
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def detect(image: np.ndarray) -> tuple[list[DetectedObject], int]:
             shape=shape, color=COLORS[int(fam.argmax())], texture=_texture(mask, dark[box]),
             size="large" if max(h, w) >= SIZE_THRESHOLD else "small",
             cx=float(box[1].start + xs.mean() + 0.5), cy=float(box[0].start + ys.mean() + 0.5),
-            area=area, purity=float(fam.max() / area), shape_iou=ious[shape],
+            area=area, side=max(h, w), purity=float(fam.max() / area), shape_iou=ious[shape],
         ))
     return objects, specks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..errors import UserInputError
 from .spec import ObjectSpec, PromptSpec
 from .vocab import ARTICLES, COLORS, CONJUNCTION, NUMBERS, PLURALS, RELATIONS, SHAPES, SIZES, TEXTURES, words
 
@@ -12,7 +13,7 @@ _SINGULAR = {plural: shape for shape, plural in PLURALS.items()}
 _ADJECTIVES = {**{w: "size" for w in SIZES}, **{w: "color" for w in COLORS}, **{w: "texture" for w in TEXTURES}}
 
 
-class PromptError(ValueError):
+class PromptError(UserInputError):
     """A prompt that the shapes-world grammar cannot describe."""
 
 

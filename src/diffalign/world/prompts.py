@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserInputError
 from .spec import ObjectSpec, PromptSpec
 from .vocab import AUX_CATEGORIES, CATEGORIES, COLORS, RELATIONS, SHAPES, SIZES, TEXTURES
 
@@ -98,7 +99,7 @@ def val_prompt_texts() -> set[str]:
     return {p.text for p in shipped_prompts("val", CATEGORIES + AUX_CATEGORIES)}
 
 
-class PromptFileError(ValueError):
+class PromptFileError(UserInputError):
     """A prompt file that cannot be read."""
 
 

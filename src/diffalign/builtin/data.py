@@ -1,0 +1,66 @@
+"""Training data for the built-in model: renders of random train-distribution prompts, never a val prompt."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from ..world.prompts import random_spec, val_prompt_texts
+from ..world.render import render_prompt
+from ..world.spec import PromptSpec
+from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, RELATIONS, SHAPES
+
+_OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+
+
+class SceneStream:
+    """Endless (image, caption) batches from all categories; val prompts are rejected."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.val = val_prompt_texts()
+        self.categories = CATEGORIES + AUX_CATEGORIES
+
+    def spec(self) -> PromptSpec:
+        while True:
+            spec = random_spec(str(self.rng.choice(self.categories)), self.rng)
+            if spec.text() not in self.val:
+                return spec
+
+    def batch(self, n: int) -> tuple[torch.Tensor, list[PromptSpec]]:
+        specs = [self.spec() for _ in range(n)]
+        images = [render_prompt(s, int(self.rng.integers(2**31)))[0] for s in specs]
+        return to_tensor(np.stack(images)), specs
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 NxHxWx3 -> float Nx3xHxW in [-1, 1] (the VAE's and the CLIP image tower's input)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
+    """A caption with the same words but wrong bindings: swapped attributes, flipped relation, other count."""
+    options = []
+    if len(spec.objects) == 2:
+        a, b = spec.objects
+        for field in ("color", "texture", "size", "shape"):
+            if getattr(a, field) != getattr(b, field):
+                options.append(replace(spec, objects=(replace(a, **{field: getattr(b, field)}),
+                                                      replace(b, **{field: getattr(a, field)}))))
+        if spec.relation:
+            options.append(replace(spec, relation=_OPPOSITE[spec.relation]))
+            options.append(replace(spec, relation=str(rng.choice([r for r in RELATIONS.values()
+                                                                  if r != spec.relation]))))
+    else:
+        group = spec.objects[0]
+        options.append(spec.with_object(0, count=int(rng.choice([c for c in (1, 2, 3, 4) if c != group.count]))))
+        if group.color:
+            options.append(spec.with_object(0, color=str(rng.choice([c for c in COLORS if c != group.color]))))
+        options.append(spec.with_object(0, shape=str(rng.choice([s for s in SHAPES if s != group.shape]))))
+    return options[int(rng.integers(len(options)))]

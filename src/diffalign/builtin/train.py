@@ -1,0 +1,223 @@
+"""`diffalign world train`: the three stages (vae, clip, unet) that build the built-in model folder.
+
+Each stage keeps its state under WORK/<stage>/ and resumes from it; `assemble` writes the
+standard diffusers pipeline folder (loadable with DiffusionPipeline.from_pretrained).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .checkpoint import load_state, save_state
+from .configs import make_clip, make_train_scheduler, make_unet, make_vae
+from .data import SceneStream, hard_negative
+from .tokenizer import build_tokenizer
+
+log = logging.getLogger(__name__)
+STAGES = ("vae", "clip", "unet")
+
+
+@dataclass
+class StageConfig:
+    work: Path
+    steps: int
+    batch: int
+    lr: float
+    seed: int = 0
+    save_every: int = 200
+
+
+DEFAULTS = {
+    "vae": dict(steps=2000, batch=16, lr=1e-3),
+    "clip": dict(steps=1500, batch=64, lr=5e-4),
+    "unet": dict(steps=6000, batch=64, lr=4e-4),
+}
+
+
+def _loop(cfg: StageConfig, stage: str, step_fn, start: int, state_objects: dict) -> None:
+    state_path = cfg.work / stage / "state.pt"
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {stage}", mininterval=10)
+    t0 = time.time()
+    for step in bar:
+        loss = step_fn(step)
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+            save_state(state_path, step + 1, **state_objects)
+    log.info("stage %s: %d steps in %.0f s, state in %s", stage, cfg.steps - start, time.time() - t0, state_path)
+
+
+def train_vae(cfg: StageConfig) -> None:
+    torch.manual_seed(cfg.seed)
+    vae = make_vae()
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr)
+    start = load_state(cfg.work / "vae" / "state.pt", model=vae, opt=opt)
+    stream = SceneStream(cfg.seed + start)
+
+    def step(i: int) -> float:
+        x, _ = stream.batch(cfg.batch)
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        loss = F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    _loop(cfg, "vae", step, start, {"model": vae, "opt": opt})
+    with torch.no_grad():  # scale latents to unit variance, as Stable Diffusion's scaling_factor does
+        x, _ = stream.batch(1024)
+        std = vae.encode(x).latent_dist.sample().std().item()
+    vae.register_to_config(scaling_factor=1.0 / std)
+    vae.save_pretrained(cfg.work / "vae" / "final")
+
+
+def clip_loss(model, tokenizer, images: torch.Tensor, captions: list[str], negatives: list[str]) -> torch.Tensor:
+    """Symmetric InfoNCE; each image also competes against its own hard-negative caption."""
+    tokens = tokenizer(captions + negatives, padding="max_length", truncation=True, return_tensors="pt")
+    out = model(input_ids=tokens.input_ids, pixel_values=images)
+    n = len(captions)
+    per_image = out.logits_per_image  # n x 2n
+    target = torch.arange(n)
+    return (F.cross_entropy(per_image, target) + F.cross_entropy(per_image[:, :n].T, target)) / 2
+
+
+def train_clip(cfg: StageConfig) -> None:
+    torch.manual_seed(cfg.seed)
+    tokenizer = build_tokenizer(cfg.work / "clip" / "tokenizer")
+    model = make_clip(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.1)
+    start = load_state(cfg.work / "clip" / "state.pt", model=model, opt=opt)
+    stream = SceneStream(cfg.seed + 1 + start)
+
+    def step(i: int) -> float:
+        images, specs = stream.batch(cfg.batch)
+        loss = clip_loss(model, tokenizer, images, [s.text() for s in specs],
+                         [hard_negative(s, stream.rng).text() for s in specs])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    _loop(cfg, "clip", step, start, {"model": model, "opt": opt})
+    model.save_pretrained(cfg.work / "clip" / "final")
+
+
+def _load_frozen(work: Path):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPModel, CLIPTokenizer
+
+    for stage in ("vae", "clip"):
+        if not (work / stage / "final").exists():
+            raise SystemExit(f"stage {stage} has not finished in {work}: run `diffalign world train --stage {stage}`")
+    vae = AutoencoderKL.from_pretrained(work / "vae" / "final").eval()
+    clip = CLIPModel.from_pretrained(work / "clip" / "final").eval()
+    tokenizer = CLIPTokenizer.from_pretrained(work / "clip" / "tokenizer")
+    return vae, clip, tokenizer
+
+
+def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> Path:
+    """Encode n renders once (posterior mean and std), chunk by chunk, resumable."""
+    path = work / "unet" / "latents.safetensors"
+    if path.exists():
+        return path
+    parts_dir = work / "unet" / "latent_parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    captions_all: list[str] = []
+    for k in tqdm(range(n // chunk), desc="encode latents", mininterval=10):
+        part = parts_dir / f"{k:04d}.safetensors"
+        if not part.exists():
+            stream = SceneStream(seed * 100_003 + k)
+            x, specs = stream.batch(chunk)
+            with torch.no_grad():
+                dist = vae.encode(x).latent_dist
+            save_file({"mean": dist.mean.contiguous(), "std": dist.std.contiguous()}, part,
+                      metadata={"captions": json.dumps([s.text() for s in specs])})
+    means, stds = [], []
+    for k in range(n // chunk):
+        part = parts_dir / f"{k:04d}.safetensors"
+        tensors = load_file(part)
+        from safetensors import safe_open
+        with safe_open(part, "pt") as f:
+            captions_all.extend(json.loads(f.metadata()["captions"]))
+        means.append(tensors["mean"])
+        stds.append(tensors["std"])
+    save_file({"mean": torch.cat(means), "std": torch.cat(stds)}, path, metadata={"captions": json.dumps(captions_all)})
+    return path
+
+
+def train_unet(cfg: StageConfig, cache_size: int = 40_960, caption_dropout: float = 0.1) -> None:
+    from diffusers.training_utils import EMAModel
+    from safetensors import safe_open
+
+    torch.manual_seed(cfg.seed)
+    vae, clip, tokenizer = _load_frozen(cfg.work)
+    cache = build_latent_cache(cfg.work, vae, cache_size, cfg.seed)
+    tensors = load_file(cache)
+    with safe_open(cache, "pt") as f:
+        captions = json.loads(f.metadata()["captions"])
+    scale = vae.config.scaling_factor
+    text_model = clip.text_model
+    unet = make_unet()
+    ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True, power=0.75)
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 300))
+    noise_scheduler = make_train_scheduler()
+    start = load_state(cfg.work / "unet" / "state.pt", model=unet, ema=ema, opt=opt, sched=sched)
+    gen = torch.Generator().manual_seed(cfg.seed + start)
+    rng = np.random.default_rng(cfg.seed + start)
+
+    def step(i: int) -> float:
+        idx = torch.from_numpy(rng.integers(0, len(captions), cfg.batch))
+        mean, std = tensors["mean"][idx], tensors["std"][idx]
+        z0 = (mean + std * torch.randn(mean.shape, generator=gen)) * scale
+        texts = ["" if rng.random() < caption_dropout else captions[j] for j in idx.tolist()]
+        with torch.no_grad():
+            tok = tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt")
+            cond = text_model(tok.input_ids).last_hidden_state
+        noise = torch.randn(z0.shape, generator=gen)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (cfg.batch,), generator=gen)
+        pred = unet(noise_scheduler.add_noise(z0, noise, t), t, cond).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema.step(unet.parameters())
+        return loss.item()
+
+    _loop(cfg, "unet", step, start, {"model": unet, "ema": ema, "opt": opt, "sched": sched})
+    ema.copy_to(unet.parameters())
+    unet.save_pretrained(cfg.work / "unet" / "final")
+
+
+def assemble(work: Path, out: Path) -> Path:
+    """Write the standard diffusers folder: vae, text_encoder, tokenizer, unet, scheduler (+ clip/ for scorers)."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    vae, clip, tokenizer = _load_frozen(work)
+    text_encoder = CLIPTextModel(clip.config.text_config)
+    getattr(text_encoder, "text_model", text_encoder).load_state_dict(clip.text_model.state_dict())
+    unet = UNet2DConditionModel.from_pretrained(work / "unet" / "final")
+    scheduler = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(out)
+    clip.save_pretrained(out / "clip")
+    log.info("built-in model written to %s", out)
+    return out
+
+
+TRAINERS = {"vae": train_vae, "clip": train_clip, "unet": train_unet}

@@ -1,0 +1,1 @@
+"""The `diffalign` command line."""

@@ -1,0 +1,56 @@
+"""`diffalign world ...`: train the built-in model, write prompt sets, render examples."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from ..builtin import BUILTIN_MODEL_DIR
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    world = sub.add_parser("world", help="the built-in shapes world: train its model, write its prompt sets")
+    wsub = world.add_subparsers(dest="world_command", required=True)
+    train = wsub.add_parser("train", help="train the built-in model stage by stage (resumable), then assemble it",
+                            description="Stages: vae, clip (both need nothing), unet (needs vae and clip), "
+                            "assemble (writes the diffusers folder). Each stage resumes from WORK/<stage>/state.pt.")
+    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all"], default="all")
+    train.add_argument("--work", type=Path, default=Path("work/builtin"), help="checkpoints and caches")
+    train.add_argument("--out", type=Path, default=Path(str(BUILTIN_MODEL_DIR)),
+                       help="where assemble writes the pipeline folder (default: the shipped built-in model)")
+    train.add_argument("--steps", type=int, help="total steps of the stage (default per stage)")
+    train.add_argument("--batch", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=run_train)
+    prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
+    prompts.add_argument("--out", type=Path, required=True)
+    prompts.add_argument("--seed", type=int, default=0)
+    prompts.set_defaults(func=run_prompts)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from ..builtin.train import DEFAULTS, STAGES, TRAINERS, StageConfig, assemble
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    stages = STAGES if args.stage == "all" else (() if args.stage == "assemble" else (args.stage,))
+    for stage in stages:
+        d = DEFAULTS[stage]
+        cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
+                          lr=args.lr or d["lr"], seed=args.seed)
+        TRAINERS[stage](cfg)
+    if args.stage in ("assemble", "all"):
+        assemble(args.work, args.out)
+
+
+def run_prompts(args: argparse.Namespace) -> None:
+    from ..world.prompts import write_prompt_sets
+
+    write_prompt_sets(args.out, args.seed)
+    print(f"prompt files written to {args.out}")

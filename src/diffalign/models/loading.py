@@ -1,0 +1,59 @@
+"""Resolve 'builtin' / a local folder / a hub id to a diffusers pipeline, optionally with a LoRA adapter."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from ..builtin import BUILTIN_MODEL_DIR
+from ..errors import UserInputError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_model(model: str) -> str:
+    """'builtin' -> the shipped folder; an existing folder -> itself; 'org/name' -> a hub id."""
+    if model == "builtin":
+        return str(BUILTIN_MODEL_DIR)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").exists():
+            raise UserInputError(f"{path} is not a diffusers pipeline folder (no model_index.json)")
+        return str(path)
+    if _HUB_ID.match(model) and not model.startswith((".", "/")):
+        return model
+    raise UserInputError(f"model not found: {model!r}; give 'builtin', a diffusers pipeline folder, or a hub id")
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, device: str | None = None,
+                  dtype: torch.dtype | None = None):
+    """Load a Stable-Diffusion-family pipeline; the adapter (diffusers LoRA folder) is loaded with
+    `pipe.load_lora_weights`, exactly as vanilla diffusers users would."""
+    from diffusers import DiffusionPipeline
+
+    source = resolve_model(model)
+    device = torch.device(device) if device else default_device()
+    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+    try:
+        pipe = DiffusionPipeline.from_pretrained(source, dtype=dtype, safety_checker=None)
+    except OSError as err:
+        raise UserInputError(f"could not load model {model!r}: {str(err).splitlines()[0]}") from None
+    for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        if getattr(pipe, name, None) is None:
+            raise UserInputError(f"model {model!r} has no {name}: diffalign needs a Stable-Diffusion-style pipeline")
+    if adapter is not None:
+        adapter = Path(adapter)
+        if not adapter.exists():
+            raise UserInputError(f"adapter not found: {adapter}")
+        try:
+            pipe.load_lora_weights(str(adapter))
+        except (ValueError, RuntimeError, KeyError) as err:
+            raise UserInputError(f"adapter {adapter} does not match model {model!r}: {str(err).splitlines()[0]}") from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

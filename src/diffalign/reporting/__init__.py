@@ -1,0 +1,1 @@
+"""Reporting: image grids, tables and HTML reports."""

@@ -1,0 +1,118 @@
+"""Batched, classifier-free-guided sampling that is deterministic per (prompt, seed).
+
+Initial noise comes from one CPU generator per sample, exactly as a diffusers pipeline called
+with a list of generators draws it, so a sample does not depend on what else is in its batch
+and `pipe(prompt, generator=[...])` reproduces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .hooks import SamplerHook, StepState
+from .schedulers import make_scheduler
+
+
+@dataclass
+class SamplerConfig:
+    steps: int = 20
+    guidance: float = 7.5
+    scheduler: str | None = None  # a name of SCHEDULERS; None keeps the model's scheduler
+    batch_size: int = 64
+    keep_latents: bool = False  # return z_0 (for fine-tuning without a VAE encode)
+
+
+@dataclass
+class Sample:
+    prompt: str
+    seed: int
+    image: np.ndarray  # H x W x 3 uint8
+    latent: torch.Tensor | None = None  # scaled z_0, as the UNet sees it
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def encode_prompts(pipe, prompts: list[str]) -> torch.Tensor:
+    tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                            truncation=True, return_tensors="pt")
+    return pipe.text_encoder(tokens.input_ids.to(pipe.device))[0]
+
+
+def initial_noise(pipe, seeds: list[int], shape: tuple[int, ...]) -> tuple[torch.Tensor, list[torch.Generator]]:
+    generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+    noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
+    return noise.to(pipe.device, pipe.unet.dtype), generators
+
+
+def _to_epsilon(scheduler, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Hooks always see epsilon; a v-prediction output is converted with the training schedule
+    (eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t, x_t being the UNet's input)."""
+    if scheduler.config.prediction_type != "v_prediction":
+        return output
+    abar = scheduler.alphas_cumprod.to(x_t.device)[t.long()]
+    return abar.sqrt() * output + (1 - abar).sqrt() * x_t
+
+
+@torch.no_grad()
+def sample(pipe, prompts: list[str], seeds: list[int], config: SamplerConfig = SamplerConfig(),
+           hooks: tuple[SamplerHook, ...] = (), progress: bool = True) -> list[Sample]:
+    """Generate one image per (prompt, seed) pair, in batches of config.batch_size."""
+    if len(prompts) != len(seeds):
+        raise ValueError("prompts and seeds must pair up")
+    guided = config.guidance > 1.0
+    uncond = encode_prompts(pipe, [""]) if guided else None
+    out: list[Sample] = []
+    starts = range(0, len(prompts), config.batch_size)
+    for start in tqdm(starts, desc="sampling", disable=not progress or len(starts) < 2):
+        batch_prompts = prompts[start : start + config.batch_size]
+        batch_seeds = seeds[start : start + config.batch_size]
+        latents = _denoise(pipe, batch_prompts, batch_seeds, config, uncond, hooks)
+        scores = {}
+        for hook in hooks:
+            scores.update({k: v.float().cpu() for k, v in hook.end().items()})
+        images = decode(pipe, latents)
+        for i, (p, s) in enumerate(zip(batch_prompts, batch_seeds)):
+            out.append(Sample(p, s, images[i], latents[i].cpu() if config.keep_latents else None,
+                              {k: float(v[i]) for k, v in scores.items()}))
+    return out
+
+
+def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torch.Tensor:
+    unet = pipe.unet
+    scheduler = make_scheduler(config.scheduler, pipe.scheduler)
+    scheduler.set_timesteps(config.steps, device=pipe.device)
+    cond = encode_prompts(pipe, prompts)
+    n = len(prompts)
+    size = unet.config.sample_size
+    latents, generators = initial_noise(pipe, seeds, (unet.config.in_channels, size, size))
+    latents = latents * scheduler.init_noise_sigma
+    context = torch.cat([uncond.expand(n, -1, -1), cond]) if uncond is not None else cond
+    for hook in hooks:
+        hook.begin(n)
+    for index, t in enumerate(scheduler.timesteps):
+        model_in = torch.cat([latents, latents]) if uncond is not None else latents
+        model_in = scheduler.scale_model_input(model_in, t)
+        output = unet(model_in, t, encoder_hidden_states=context).sample
+        if uncond is not None:
+            out_uncond, out_cond = output.chunk(2)
+            guided = out_uncond + config.guidance * (out_cond - out_uncond)
+        else:
+            out_uncond, out_cond, guided = None, output, output
+        if hooks:
+            x_t = model_in[n:] if uncond is not None else model_in
+            state = StepState(index, t, latents, _to_epsilon(scheduler, out_cond, x_t, t),
+                              None if out_uncond is None else _to_epsilon(scheduler, out_uncond, x_t, t))
+            for hook in hooks:
+                hook.step(state)
+        latents = scheduler.step(guided, t, latents, generator=generators).prev_sample
+    return latents
+
+
+@torch.no_grad()
+def decode(pipe, latents: torch.Tensor) -> np.ndarray:
+    images = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -42,4 +42,4 @@ def make_unet() -> UNet2DConditionModel:
 def make_train_scheduler() -> DDPMScheduler:
     """Stable Diffusion's noise schedule, epsilon prediction."""
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
-                         beta_end=0.012, prediction_type="epsilon", clip_sample=False)
+                         beta_end=0.012, prediction_type="epsilon", clip_sample=False, steps_offset=1)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..world.render import shape_mask
-from ..world.spec import ObjectSpec, PromptSpec
+from ..world.spec import ObjectSpec, PromptSpec, relation_phrase
 from ..world.vocab import BACKGROUND, COLORS, DARK_FACTOR, PALETTE, SHAPES, SIZE_THRESHOLD, SIZES
 
 FOREGROUND_DISTANCE = 60.0  # RGB distance from the background that counts as ink
@@ -133,7 +133,7 @@ def questions(spec: PromptSpec, objects: list[DetectedObject]) -> list[Question]
         a, b = spec.objects
         holds = any(i != j and relation_holds(spec.relation, objects[i], objects[j])
                     for i in matches[0] for j in matches[1])
-        out.append(Question(f"is {a.phrase()} {spec.relation} of {b.phrase()}?", "relation", holds))
+        out.append(Question(f"is {a.phrase()} {relation_phrase(spec.relation)} {b.phrase()}?", "relation", holds))
     return out
 
 

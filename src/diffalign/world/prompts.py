@@ -40,7 +40,8 @@ def random_spec(category: str, rng: np.random.Generator) -> PromptSpec:
     if category == "numeracy":
         size = None if rng.random() < 0.5 else _pick(rng, SIZES)
         count = int(rng.integers(1, 5))
-        return PromptSpec((ObjectSpec(shape, color=_pick(rng, COLORS), size=size, count=count),), counted=True)
+        return PromptSpec((ObjectSpec(shape, color=_pick(rng, COLORS), size=size, count=count),),
+                          counted=count == 1)
     if category == "complex":  # fully described objects in a relation
         c1 = _pick(rng, COLORS)
         first = ObjectSpec(shape, c1, _pick(rng, TEXTURES), _pick(rng, SIZES))
@@ -116,9 +117,11 @@ def read_prompt_file(path: str | Path, category: str | None = None) -> list[Prom
                 continue
             try:
                 row = json.loads(line)
-                prompts.append(Prompt(str(row["prompt"]).strip(), row.get("category") or category))
+                if not isinstance(row["prompt"], str) or not row["prompt"].strip():
+                    raise TypeError
+                prompts.append(Prompt(row["prompt"].strip(), row.get("category") or category))
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise PromptFileError(f"{path}:{n}: expected a JSON object with a 'prompt' field") from None
+                raise PromptFileError(f"{path}:{n}: expected a JSON object with a non-empty 'prompt' string") from None
     else:
         if category is None:
             stem = path.stem.split("_")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .vocab import COLORS, NUMBERS, PLURALS, RELATIONS, SHAPES, SIZES, TEXTURES
+from .vocab import COLORS, MAX_OBJECTS, NUMBERS, PLURALS, RELATIONS, SHAPES, SIZES, TEXTURES
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class PromptSpec:
             raise ValueError("a prompt describes one or two object groups")
         if self.relation is not None and (len(self.objects) != 2 or any(o.count != 1 for o in self.objects)):
             raise ValueError("a relation needs exactly two single objects")
+        if self.n_objects > MAX_OBJECTS:
+            raise ValueError(f"at most {MAX_OBJECTS} objects fit in a scene")
         for o in self.objects:
             if o.shape not in SHAPES or o.color not in (None, *COLORS) or o.texture not in (None, *TEXTURES):
                 raise ValueError(f"object outside the vocabulary: {o}")
@@ -65,10 +67,14 @@ class PromptSpec:
             return parts[0]
         if self.relation is None:
             return f"{parts[0]} and {parts[1]}"
-        phrase = {v: k for k, v in RELATIONS.items()}[self.relation]
-        return f"{parts[0]} {phrase} {parts[1]}"
+        return f"{parts[0]} {relation_phrase(self.relation)} {parts[1]}"
 
     def with_object(self, index: int, **changes) -> PromptSpec:
         objects = list(self.objects)
         objects[index] = replace(objects[index], **changes)
         return replace(self, objects=tuple(objects))
+
+
+def relation_phrase(relation: str) -> str:
+    """'left' -> 'to the left of', as prompts say it."""
+    return {v: k for k, v in RELATIONS.items()}[relation]

@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffalign.cli.main import main
+
+FAST = ["--steps", "3", "--guidance", "3"]
+
+
+def test_generate_writes_images_grid_and_index_deterministically(tiny_model, tmp_path):
+    args = ["generate", "--model", str(tiny_model), "--prompt", "a red circle", "--prompt", "two blue squares",
+            "--n", "2", "--seed", "5", *FAST]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert main([*args, "--out", str(tmp_path / "c"), "--batch-size", "1"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a" / "index.jsonl").read_text().splitlines()]
+    assert [(r["prompt"], r["seed"]) for r in rows] == [("a red circle", 5), ("a red circle", 6),
+                                                        ("two blue squares", 5), ("two blue squares", 6)]
+    for r in rows:
+        a = np.asarray(Image.open(tmp_path / "a" / r["image"]))
+        b = np.asarray(Image.open(tmp_path / "b" / r["image"]))
+        c = np.asarray(Image.open(tmp_path / "c" / r["image"])).astype(int)
+        assert a.shape == (64, 64, 3) and np.array_equal(a, b)  # a rerun gives the same bytes
+        assert np.abs(a - c).max() <= 2  # another batch size: the same image up to float rounding
+    assert Image.open(tmp_path / "a" / "grid.png").size[0] > 2 * 64
+
+
+def test_bench_on_a_few_prompts(tiny_model, tmp_path):
+    prompts = tmp_path / "mixed.jsonl"
+    prompts.write_text('{"prompt": "a red circle and a blue square", "category": "color"}\n'
+                       '{"prompt": "three green crosses", "category": "numeracy"}\n')
+    assert main(["bench", "--model", str(tiny_model), "--prompts", str(prompts), "--per-prompt", "2",
+                 "--out", str(tmp_path / "bench"), *FAST]) == 0
+    result = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert set(result["categories"]) == {"color", "numeracy"}
+    assert len(result["rows"]) == 4 and all(0 <= r["score"] <= 1 for r in result["rows"])
+    assert (tmp_path / "bench" / "grid.png").exists()
+
+
+def test_bench_txt_category_from_file_name_and_crlf(tiny_model, tmp_path):
+    path = tmp_path / "texture_mine.txt"
+    path.write_bytes(b"a red striped circle and a red plain square\r\n\r\n")
+    assert main(["bench", "--model", str(tiny_model), "--prompts", str(path), "--per-prompt", "1",
+                 "--out", str(tmp_path / "b"), *FAST]) == 0
+    assert list(json.loads((tmp_path / "b" / "results.json").read_text())["categories"]) == ["texture"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--model", "/no/such/model", "--prompt", "a red circle"], "model not found"),
+    (["generate", "--prompt", "a red dog"], "outside the built-in vocabulary: dog"),
+    (["generate", "--prompt", "   "], "empty --prompt"),
+    (["generate"], "nothing to generate"),
+    (["bench", "--prompts", "EMPTY"], "holds no prompts"),
+    (["bench", "--prompts", "BROKEN.jsonl"], "expected a JSON object"),
+    (["bench", "--prompts", "nocategory.txt"], "no category"),
+    (["bench", "--prompts", "missing.txt"], "prompt file not found"),
+    (["generate", "--prompt", "a red circle", "--scheduler", "nope"], None),
+])
+def test_bad_input_is_one_line_and_nonzero(argv, message, tmp_path, capsys):
+    (tmp_path / "EMPTY").write_text("\n\n")
+    (tmp_path / "BROKEN.jsonl").write_text('{"prompt": "a red circle"\n')
+    (tmp_path / "nocategory.txt").write_text("a red circle\n")
+    argv = [str(tmp_path / a) if a in ("EMPTY", "BROKEN.jsonl", "nocategory.txt", "missing.txt") else a
+            for a in argv]
+    if message is None:  # argparse rejects it itself
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        return
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("diffalign: error:") and message in err[0]

@@ -3,7 +3,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.sampling.sampler import _to_epsilon
+from diffalign.sampling.sampler import to_epsilon
 
 FAST = SamplerConfig(steps=4, guidance=5.0, batch_size=3)
 
@@ -66,4 +66,4 @@ def test_v_prediction_output_is_converted_to_epsilon():
     abar = scheduler.alphas_cumprod[t]
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
     v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
-    torch.testing.assert_close(_to_epsilon(scheduler, v, x_t, t), eps, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(to_epsilon(scheduler, v, x_t, t), eps, atol=1e-5, rtol=1e-5)

@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from ..errors import UserInputError
-from . import bench, generate, world
+from . import align, bench, generate, world
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffalign", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (generate, bench, world):
+    for command in (align, generate, bench, world):
         command.add_parser(sub)
     return parser
 

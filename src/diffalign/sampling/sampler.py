@@ -17,7 +17,7 @@ from .hooks import SamplerHook, StepState
 from .schedulers import make_scheduler
 
 
-@dataclass
+@dataclass(frozen=True)
 class SamplerConfig:
     steps: int = 20
     guidance: float = 7.5
@@ -48,12 +48,12 @@ def initial_noise(pipe, seeds: list[int], shape: tuple[int, ...]) -> tuple[torch
     return noise.to(pipe.device, pipe.unet.dtype), generators
 
 
-def _to_epsilon(scheduler, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def to_epsilon(scheduler, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Hooks always see epsilon; a v-prediction output is converted with the training schedule
     (eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t, x_t being the UNet's input)."""
     if scheduler.config.prediction_type != "v_prediction":
         return output
-    abar = scheduler.alphas_cumprod.to(x_t.device)[t.long()]
+    abar = scheduler.alphas_cumprod.to(x_t.device)[t.long().to(x_t.device)].view(-1, 1, 1, 1).to(x_t.dtype)
     return abar.sqrt() * output + (1 - abar).sqrt() * x_t
 
 
@@ -104,8 +104,8 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
             out_uncond, out_cond, guided = None, output, output
         if hooks:
             x_t = model_in[n:] if uncond is not None else model_in
-            state = StepState(index, t, latents, _to_epsilon(scheduler, out_cond, x_t, t),
-                              None if out_uncond is None else _to_epsilon(scheduler, out_uncond, x_t, t))
+            state = StepState(index, t, latents, to_epsilon(scheduler, out_cond, x_t, t),
+                              None if out_uncond is None else to_epsilon(scheduler, out_uncond, x_t, t))
             for hook in hooks:
                 hook.step(state)
         latents = scheduler.step(guided, t, latents, generator=generators).prev_sample

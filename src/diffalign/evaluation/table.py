@@ -1,0 +1,19 @@
+"""Before/after tables across rounds, from the per-round val benchmark dicts of the loop."""
+
+from __future__ import annotations
+
+
+def before_after_table(evals: list[dict]) -> str:
+    categories = list(evals[0]["categories"])
+    head = f"{'category':<10}" + "".join(f"{'base' if r == 0 else f'R={r}':>8}" for r in range(len(evals)))
+    head += f"{'delta':>8}"
+    lines = [head]
+    for c in [*categories, "mean", "formed"]:
+        if c == "mean":
+            values = [e["mean"] for e in evals]
+        elif c == "formed":
+            values = [sum(e["well_formed"].values()) / len(e["well_formed"]) for e in evals]
+        else:
+            values = [e["categories"][c] for e in evals]
+        lines.append(f"{c:<10}" + "".join(f"{100 * v:>8.1f}" for v in values) + f"{100 * (values[-1] - values[0]):>+8.1f}")
+    return "\n".join(lines)

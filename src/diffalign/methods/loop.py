@@ -1,0 +1,108 @@
+"""The self-training loop shared by MI-Tune, DreamSync and RealignDiff:
+
+    prompts -> generate M candidates (+ free hook scores) -> score -> select -> fine-tune adapter -> next round
+
+Every stage leaves its result on disk under the run folder and is skipped when that result is
+already there, so rerunning the same command after an interruption resumes where it stopped:
+
+    run/recipe.json               the resolved recipe
+    run/eval/round_<r>/           val benchmark of the model after round r (0 = base): results.json, images
+    run/round_<r>/pool/           candidates (see pool.py)
+    run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning
+    run/round_<r>/train_state.pt  resumable trainer state
+    run/round_<r>/adapter/        the adapter after round r, diffusers LoRA format
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..errors import UserInputError
+from ..evaluation.bench import run_bench
+from ..pool import Pool, PoolRow, row_id
+from ..sampling import encode_prompts, sample
+from ..scorers.mi import PointwiseMIHook
+from ..selection import select
+from ..training import attach_adapter, load_adapter_state, save_adapter, train_adapter
+from ..training.adapters import adapter_state
+from ..world.prompts import Prompt
+from .recipe import Recipe
+
+log = logging.getLogger(__name__)
+ROUND_SEED_STRIDE = 1_000_000  # candidate seeds of round r: r * stride + j
+
+
+def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round_index: int) -> list[PoolRow]:
+    """M candidates per prompt with MI filled in during sampling; resumes after the last complete batch."""
+    if pool.prompt_embeds() is None:
+        pool.save_prompt_embeds(encode_prompts(pipe, [p.text for p in prompts]).cpu())
+    done = pool.done_ids()
+    todo = [(i, round_index * ROUND_SEED_STRIDE + j) for i in range(len(prompts)) for j in range(recipe.candidates)
+            if row_id(i, round_index * ROUND_SEED_STRIDE + j) not in done]
+    hooks = (PointwiseMIHook(pipe.scheduler, recipe.mi),) if "mi" in recipe.scorers else ()
+    config = replace(recipe.sampler, keep_latents=True)
+    step = config.batch_size
+    for start in tqdm(range(0, len(todo), step), desc=f"round {round_index}: candidates",
+                      initial=0, total=-(-len(todo) // step)):
+        batch = todo[start : start + step]
+        samples = sample(pipe, [prompts[i].text for i, _ in batch], [s for _, s in batch], config, hooks,
+                         progress=False)
+        first = row_id(*batch[0])
+        rows = [PoolRow(id=row_id(i, s), prompt=prompts[i].text, category=prompts[i].category, seed=s,
+                        round=round_index, image=f"images/{row_id(i, s)}.png", latents=f"latents/{first}.safetensors",
+                        scores=dict(smp.scores)) for (i, s), smp in zip(batch, samples)]
+        pool.append(rows, [smp.image for smp in samples], torch.stack([smp.latent for smp in samples]))
+    return pool.rows()
+
+
+def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], folder: Path) -> dict:
+    """The val benchmark (same prompts and seeds every round), kept in folder/results.json with its images."""
+    results = folder / "results.json"
+    if not results.exists():
+        run_bench(pipe, val, recipe.eval.per_prompt, seed=0, config=recipe.sampler, out=folder, save_images=True)
+    return json.loads(results.read_text())
+
+
+def prompt_index(prompts: list[Prompt]) -> dict[str, int]:
+    return {p.text: i for i, p in enumerate(prompts)}
+
+
+def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: Path) -> list[dict]:
+    """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model)."""
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1, default=str))
+    evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")]
+    log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
+    params = attach_adapter(pipe.unet, recipe.adapter)
+    index = prompt_index(prompts)
+    for r in range(1, recipe.rounds + 1):
+        folder = run / f"round_{r}"
+        adapter_dir = folder / "adapter"
+        done = folder / "adapter_state.pt"
+        if done.exists():  # round finished earlier: restore its adapter and move on
+            load_adapter_state(pipe.unet, torch.load(done, weights_only=False))
+        else:
+            pool = Pool(folder / "pool")
+            rows = generate_pool(pipe, recipe, prompts, pool, r)
+            chosen = select(rows, recipe.selector)
+            if not chosen:
+                raise UserInputError(f"round {r}: no candidate passed the selector {recipe.selector.kind}; "
+                                     f"the pool in {pool.root} is kept — loosen the selector and rerun")
+            (folder / "selected.jsonl").write_text("".join(json.dumps({"id": c.id, "prompt": c.prompt,
+                                                                       "scores": c.scores}) + "\n" for c in chosen))
+            log.info("round %d: %d of %d candidates selected", r, len(chosen), len(rows))
+            embeds = pool.prompt_embeds()
+            train_adapter(pipe, params, pool.latents(chosen), torch.stack([embeds[index[c.prompt]] for c in chosen]),
+                          recipe.train, folder / "train_state.pt")
+            save_adapter(pipe.unet, recipe.adapter, adapter_dir)
+            torch.save(adapter_state(pipe.unet), done)
+        evals.append(evaluate_round(pipe, recipe, val, run / "eval" / f"round_{r}"))
+        log.info("round %d: mean %.3f (base %.3f); adapter in %s", r, evals[-1]["mean"], evals[0]["mean"],
+                 adapter_dir)
+    return evals

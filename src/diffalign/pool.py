@@ -1,0 +1,114 @@
+"""A round's candidate pool on disk: images, cached latents, and a jsonl table with one row per sample.
+
+Layout of a pool folder:
+    rows.jsonl                  one JSON row per sample: id, prompt, category, seed, round, image, scores
+    images/<id>.png
+    latents/<first-id>.safetensors   z_0 of a batch (scaled, as the UNet sees it), keyed by row id
+    prompt_embeds.safetensors   text-encoder output per prompt, keyed by prompt index
+
+A batch is written images first, then latents, then its rows appended and fsynced: a run killed
+at any point leaves only complete rows, and rerunning skips every (prompt, seed) already present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+
+@dataclass
+class PoolRow:
+    id: str  # "<prompt index>-<seed>"
+    prompt: str
+    category: str | None
+    seed: int
+    round: int
+    image: str  # path relative to the pool folder
+    latents: str  # file holding this row's latent, relative to the pool folder
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def row_id(prompt_index: int, seed: int) -> str:
+    return f"{prompt_index:05d}-{seed}"
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+    os.replace(tmp, path)
+
+
+class Pool:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        (self.root / "images").mkdir(parents=True, exist_ok=True)
+        (self.root / "latents").mkdir(exist_ok=True)
+        self.table = self.root / "rows.jsonl"
+
+    def rows(self) -> list[PoolRow]:
+        """Complete rows only: a torn last line from a killed run is dropped (and rewritten away on append)."""
+        if not self.table.exists():
+            return []
+        rows = []
+        for line in self.table.read_text().splitlines():
+            try:
+                rows.append(PoolRow(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
+                break
+        return rows
+
+    def done_ids(self) -> set[str]:
+        return {r.id for r in self.rows()}
+
+    def append(self, rows: list[PoolRow], images: list[np.ndarray], latents: torch.Tensor) -> None:
+        for row, image in zip(rows, images):
+            tmp = self.root / (row.image + ".tmp.png")
+            Image.fromarray(image).save(tmp)
+            os.replace(tmp, self.root / row.image)
+        _atomic_save({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
+        kept = self.rows()
+        if self.table.exists() and len(kept) != len(self.table.read_text().splitlines()):
+            self._rewrite(kept)  # drop a torn line before appending after it
+        with open(self.table, "a") as f:
+            for r in rows:
+                f.write(json.dumps(asdict(r)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _rewrite(self, rows: list[PoolRow]) -> None:
+        tmp = self.table.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
+        os.replace(tmp, self.table)
+
+    def set_scores(self, scores: dict[str, dict[str, float]]) -> None:
+        """Add score columns (row id -> {name: value}) to existing rows, atomically."""
+        rows = self.rows()
+        for r in rows:
+            r.scores.update(scores.get(r.id, {}))
+        self._rewrite(rows)
+
+    def latents(self, rows: list[PoolRow]) -> torch.Tensor:
+        files: dict[str, dict[str, torch.Tensor]] = {}
+        out = []
+        for r in rows:
+            if r.latents not in files:
+                files[r.latents] = load_file(self.root / r.latents)
+            out.append(files[r.latents][r.id])
+        return torch.stack(out)
+
+    def image(self, row: PoolRow) -> np.ndarray:
+        return np.asarray(Image.open(self.root / row.image).convert("RGB"))
+
+    def save_prompt_embeds(self, embeds: torch.Tensor) -> None:
+        _atomic_save({str(i): e for i, e in enumerate(embeds)}, self.root / "prompt_embeds.safetensors")
+
+    def prompt_embeds(self) -> dict[int, torch.Tensor] | None:
+        path = self.root / "prompt_embeds.safetensors"
+        return {int(k): v for k, v in load_file(path).items()} if path.exists() else None

@@ -1,0 +1,115 @@
+"""report.html for an align run: tables, before/after grids, score distributions, selections, curves."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ..evaluation.table import before_after_table  # noqa: E402
+from ..pool import Pool  # noqa: E402
+from .grid import save_grid  # noqa: E402
+
+PROMPTS_PER_CATEGORY = 3
+
+
+def _load_evals(run: Path) -> list[dict]:
+    evals = []
+    while (run / "eval" / f"round_{len(evals)}" / "results.json").exists():
+        evals.append(json.loads((run / "eval" / f"round_{len(evals)}" / "results.json").read_text()))
+    return evals
+
+
+def _curves(evals: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    rounds = range(len(evals))
+    for c in evals[0]["categories"]:
+        ax.plot(rounds, [100 * e["categories"][c] for e in evals], marker="o", label=c)
+    ax.plot(rounds, [100 * e["mean"] for e in evals], marker="s", color="black", lw=2, label="mean")
+    ax.set_xlabel("round (0 = base)")
+    ax.set_ylabel("val score (reference evaluator)")
+    ax.set_xticks(list(rounds))
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _before_after(run: Path, evals: list[dict], out: Path) -> list[tuple[str, str]]:
+    """Per category, the same val prompts and seeds: base row above, last round below."""
+    first, last = evals[0]["rows"], evals[-1]["rows"]
+    figures = []
+    for c in evals[0]["categories"]:
+        prompts = list(dict.fromkeys(r["prompt"] for r in first if r["category"] == c))[:PROMPTS_PER_CATEGORY]
+        pick = [i for i, r in enumerate(first) if r["prompt"] in prompts]
+        images = [np.asarray(Image.open(run / "eval" / "round_0" / first[i]["image"])) for i in pick]
+        images += [np.asarray(Image.open(run / "eval" / f"round_{len(evals) - 1}" / last[i]["image"])) for i in pick]
+        name = f"before_after_{c}.png"
+        save_grid(images, columns=len(pick), path=out / name, scale=2)
+        figures.append((name, f"{c}: base (top) vs round {len(evals) - 1} (bottom) — " + "; ".join(prompts)))
+    return figures
+
+
+def _pool_figures(run: Path, out: Path, score: str = "mi") -> list[tuple[str, str]]:
+    figures = []
+    for folder in sorted(run.glob("round_*")):
+        pool, selected_file = Pool(folder / "pool"), folder / "selected.jsonl"
+        rows = pool.rows()
+        if not rows or not selected_file.exists() or score not in rows[0].scores:
+            continue
+        chosen = {json.loads(line)["id"] for line in selected_file.read_text().splitlines()}
+        fig, ax = plt.subplots(figsize=(6, 3))
+        values = np.array([r.scores[score] for r in rows])
+        ax.hist(values, bins=50, color="#999", label="all candidates")
+        ax.hist([r.scores[score] for r in rows if r.id in chosen], bins=50, color="#d62", alpha=0.8, label="selected")
+        ax.set_xlabel(f"{score} (nats)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"{folder.name}_{score}_hist.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        figures.append((name, f"{folder.name}: distribution of {score} over the pool"))
+        by_prompt: dict[str, list] = {}
+        for r in rows:
+            by_prompt.setdefault(r.prompt, []).append(r)
+        shown = list(by_prompt)[:: max(1, len(by_prompt) // 6)][:6]
+        images = []
+        for prompt in shown:
+            ordered = sorted(by_prompt[prompt], key=lambda r: (r.id not in chosen, -r.scores[score]))[:8]
+            images.extend(pool.image(r) for r in ordered)
+        name = f"{folder.name}_selected_vs_rejected.png"
+        save_grid(images, columns=8, path=out / name, scale=2)
+        figures.append((name, f"{folder.name}: per row one prompt, the selected sample first, then others by {score} "
+                              "(highest first): " + "; ".join(shown)))
+    return figures
+
+
+def write_report(run: Path) -> Path:
+    out = run / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    evals = _load_evals(run)
+    figures = []
+    if len(evals) > 1:
+        _curves(evals, out / "curves.png")
+        figures.append(("curves.png", "val score per category across rounds"))
+        figures += _before_after(run, evals, out)
+    figures += _pool_figures(run, out)
+    recipe = (run / "recipe.json").read_text() if (run / "recipe.json").exists() else "{}"
+    body = [f"<h1>diffalign run: {html.escape(run.name)}</h1>",
+            "<h2>Val scores (reference evaluator, %)</h2>",
+            f"<pre>{html.escape(before_after_table(evals))}</pre>" if evals else "<p>no evaluation yet</p>"]
+    for name, caption in figures:
+        body.append(f"<figure><img src='report/{name}'><figcaption>{html.escape(caption)}</figcaption></figure>")
+    body.append(f"<h2>Recipe</h2><pre>{html.escape(recipe)}</pre>")
+    page = run / "report.html"
+    page.write_text("<!doctype html><meta charset='utf-8'><title>diffalign report</title>"
+                    "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{image-rendering:pixelated;"
+                    "max-width:100%}figure{margin:1em 0}</style>" + "\n".join(body))
+    return page

@@ -1,0 +1,6 @@
+"""Training: peft LoRA/DoRA adapters on the UNet, fitted with the standard noise-prediction loss."""
+
+from .adapters import AdapterConfig, attach_adapter, load_adapter_state, save_adapter
+from .trainer import TrainConfig, train_adapter
+
+__all__ = ["AdapterConfig", "TrainConfig", "attach_adapter", "load_adapter_state", "save_adapter", "train_adapter"]

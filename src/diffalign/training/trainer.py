@@ -1,0 +1,75 @@
+"""Fit the adapter on selected samples: cached z_0 latents and prompt embeddings, no VAE encode.
+
+A compact loop in the style of ddpo-pytorch: sample t and noise, predict, MSE to the target
+(epsilon or v, as the model was trained), AdamW, gradient clipping; resumable from its state file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler
+from tqdm import tqdm
+
+from .adapters import adapter_state, load_adapter_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-2
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    save_every: int = 50
+
+
+def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor, embeds: torch.Tensor,
+                  config: TrainConfig, state_path: Path, progress: bool = True) -> list[float]:
+    """Train `params` (the UNet's adapter) on (latent, embedding) pairs; returns the loss per step."""
+    if len(latents) == 0:
+        raise ValueError("no training samples")
+    unet = pipe.unet
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    T = noise_scheduler.config.num_train_timesteps
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    start, losses = 0, []
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        load_adapter_state(unet, state["adapter"])
+        opt.load_state_dict(state["opt"])
+        start, losses = state["step"], state["losses"]
+    gen = torch.Generator("cpu").manual_seed(config.seed * 1_000_003 + start)
+    device, dtype = unet.device, unet.dtype
+    unet.train()
+    for step in tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tune",
+                     disable=not progress, mininterval=5):
+        idx = torch.randint(0, len(latents), (min(config.batch_size, len(latents)),), generator=gen)
+        z0 = latents[idx].to(device, dtype)
+        noise = torch.randn(z0.shape, generator=gen).to(device, dtype)
+        t = torch.randint(0, T, (len(idx),), generator=gen).to(device)
+        z_t = noise_scheduler.add_noise(z0, noise, t)
+        target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
+            noise_scheduler.get_velocity(z0, noise, t)
+        pred = unet(z_t, t, encoder_hidden_states=embeds[idx].to(device, dtype)).sample
+        loss = F.mse_loss(pred.float(), target.float())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+            tmp = state_path.with_suffix(".tmp")
+            torch.save({"adapter": adapter_state(unet), "opt": opt.state_dict(), "step": step + 1,
+                        "losses": losses}, tmp)
+            os.replace(tmp, state_path)
+    unet.eval()
+    return losses

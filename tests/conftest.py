@@ -10,7 +10,7 @@ import torch
 torch.set_num_threads(2)
 
 
-def build_tiny_pipeline(out: Path) -> Path:
+def build_tiny_pipeline(out: Path, width: int = 32) -> Path:
     """A real StableDiffusionPipeline folder with random weights, small enough for CPU tests."""
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -28,7 +28,7 @@ def build_tiny_pipeline(out: Path) -> Path:
                         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
                         block_out_channels=[8, 8, 8, 8], layers_per_block=1, norm_num_groups=4)
     unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(32, 64), cross_attention_dim=32, attention_head_dim=2,
+                                block_out_channels=(width, 2 * width), cross_attention_dim=32, attention_head_dim=2,
                                 norm_num_groups=8, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
     scheduler = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config)
@@ -49,3 +49,9 @@ def tiny_pipe(tiny_model):
     from diffalign.models import load_pipeline
 
     return load_pipeline(str(tiny_model), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory) -> Path:
+    """Same kind of pipeline, other UNet widths: adapters of tiny_model must not load into it."""
+    return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd-wide", width=48)

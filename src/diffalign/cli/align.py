@@ -38,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--steps", type=int, help="denoising steps for candidates and evaluation")
     p.add_argument("--guidance", type=float)
+    p.add_argument("--batch-size", type=int, help="images denoised together")
     p.add_argument("--eval-per-category", type=int, help="val prompts per category in the before/after table")
     p.add_argument("--out", type=Path, default=Path("runs/align"))
     add_model_args(p)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
                       **{"selector.k": args.top_k, "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "train.steps": args.train_steps, "train.lr": args.lr, "sampler.steps": args.steps,
-                         "sampler.guidance": args.guidance, "eval.per_category": args.eval_per_category})
+                         "sampler.guidance": args.guidance, "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:
         prompts = first_per_category(prompts, recipe.prompts_per_category)

@@ -19,8 +19,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..errors import UserInputError
 from ..sampling.hooks import StepState
 from ..sampling.sampler import encode_prompts, to_epsilon
+from .base import register
 
 KappaVariant = Literal["official", "paper"]
 
@@ -104,3 +106,20 @@ def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32
         errs.append((draws.std(1) / np.sqrt(n_timesteps)).numpy())
     return ImageMI(np.concatenate(means), np.concatenate(errs))
 
+
+
+@register("mi")
+class MIScorer:
+    """Point-wise MI of existing images under the model itself (the model is the scorer)."""
+
+    name = "mi"
+    higher_is_better = True
+
+    def __init__(self, pipe, config: MIConfig = MIConfig(), n_timesteps: int = 32, seed: int = 0):
+        if pipe is None:
+            raise UserInputError("the mi scorer needs the model: pass --model")
+        self.pipe, self.config, self.n_timesteps, self.seed = pipe, config, n_timesteps, seed
+
+    def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
+        result = image_mi(self.pipe, images, prompts, self.n_timesteps, self.seed, self.config)
+        return {"mi": result.mean, "mi_stderr": result.stderr}

@@ -1,0 +1,59 @@
+"""`diffalign score`: score existing images against their prompts with any registered scorer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import UserInputError
+from ..models import load_pipeline
+from ..scorers import REGISTRY, make_scorer
+from .common import add_model_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="score images against prompts (mi, ...) and write a table",
+                       description="Images and prompts come from DIR/index.jsonl (what `diffalign generate` "
+                       "writes) or, with --prompt, one prompt for every PNG in DIR.")
+    p.add_argument("--scorer", required=True, help=f"one of: {', '.join(sorted(REGISTRY))}")
+    p.add_argument("--images", type=Path, required=True, help="folder of images")
+    p.add_argument("--prompt", help="the prompt of every image (otherwise DIR/index.jsonl)")
+    p.add_argument("--out", type=Path, help="table path (default: DIR/scores_<scorer>.jsonl)")
+    p.add_argument("--seed", type=int, default=0)
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def _pairs(folder: Path, prompt: str | None) -> list[tuple[Path, str]]:
+    if not folder.is_dir():
+        raise UserInputError(f"image folder not found: {folder}")
+    if prompt is not None:
+        pairs = [(p, prompt) for p in sorted(folder.glob("*.png"))]
+    elif (folder / "index.jsonl").exists():
+        rows = [json.loads(line) for line in (folder / "index.jsonl").read_text().splitlines() if line.strip()]
+        pairs = [(folder / r["image"], r["prompt"]) for r in rows]
+    else:
+        raise UserInputError(f"no index.jsonl in {folder}: pass --prompt for its images")
+    if not pairs:
+        raise UserInputError(f"no images in {folder}")
+    return pairs
+
+
+def run(args: argparse.Namespace) -> None:
+    pairs = _pairs(args.images, args.prompt)
+    needs_model = args.scorer in ("mi",)
+    scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None)
+    images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])
+    columns = scorer.score(images, [t for _, t in pairs])
+    out = args.out or args.images / f"scores_{args.scorer}.jsonl"
+    with open(out, "w") as f:
+        for i, (path, prompt) in enumerate(pairs):
+            f.write(json.dumps({"image": str(path), "prompt": prompt,
+                                **{k: float(v[i]) for k, v in columns.items()}}) + "\n")
+    main = columns[scorer.name]
+    print(f"{scorer.name}: mean {main.mean():.3f}, min {main.min():.3f}, max {main.max():.3f} over {len(pairs)} "
+          f"images; table in {out}")

@@ -1,0 +1,34 @@
+"""The scorer protocol and registry: every scorer maps (images, prompts) to named per-image columns."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..errors import UserInputError
+
+
+class Scorer(Protocol):
+    name: str
+    higher_is_better: bool
+
+    def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
+        """N x H x W x 3 uint8 images and N prompts -> {column: N values}; `name` is the main column."""
+        ...
+
+
+REGISTRY: dict[str, Callable[..., Scorer]] = {}
+
+
+def register(name: str):
+    def wrap(factory):
+        REGISTRY[name] = factory
+        return factory
+    return wrap
+
+
+def make_scorer(name: str, pipe=None, **options) -> Scorer:
+    if name not in REGISTRY:
+        raise UserInputError(f"unknown scorer {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name](pipe=pipe, **options)

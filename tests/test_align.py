@@ -1,0 +1,89 @@
+import json
+
+import pytest
+
+import diffalign.methods.loop as loop
+from diffalign.cli.main import main
+
+PROMPTS = ('{"prompt": "a red circle and a blue square", "category": "color"}\n'
+           '{"prompt": "two green crosses", "category": "numeracy"}\n')
+VAL = ('{"prompt": "a yellow circle and a purple square", "category": "color"}\n'
+       '{"prompt": "three red triangles", "category": "numeracy"}\n')
+
+
+def align_args(model, tmp_path, out="run", *extra):
+    (tmp_path / "train.jsonl").write_text(PROMPTS)
+    (tmp_path / "val.jsonl").write_text(VAL)
+    return ["align", "--model", str(model), "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts",
+            str(tmp_path / "val.jsonl"), "--candidates", "3", "--train-steps", "2", "--steps", "3",
+            "--eval-per-category", "1", "--batch-size", "2", "--out", str(tmp_path / out), *extra]
+
+
+def pool_rows(run, r=1):
+    return [json.loads(line) for line in (run / f"round_{r}" / "pool" / "rows.jsonl").read_text().splitlines()]
+
+
+def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
+    assert main(align_args(tiny_model, tmp_path, "run", "--rounds", "2", "--lora", "--rank", "4")) == 0
+    run = tmp_path / "run"
+    for r in (1, 2):
+        rows = pool_rows(run, r)
+        assert len(rows) == 6 and all("mi" in row["scores"] for row in rows)
+        assert len((run / f"round_{r}" / "selected.jsonl").read_text().splitlines()) == 2  # top-1 of each prompt
+        assert (run / f"round_{r}" / "adapter" / "pytorch_lora_weights.safetensors").exists()
+    assert {row["seed"] for row in pool_rows(run, 1)}.isdisjoint(row["seed"] for row in pool_rows(run, 2))
+    for r in (0, 1, 2):
+        assert json.loads((run / "eval" / f"round_{r}" / "results.json").read_text())["categories"].keys() == \
+            {"color", "numeracy"}
+    html = (run / "report.html").read_text()
+    assert "curves.png" in html and "round_1_mi_hist.png" in html and (run / "report" / "curves.png").exists()
+    assert "R=2" in capsys.readouterr().out
+
+
+def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path, monkeypatch):
+    real, calls = loop.sample, {"n": 0}
+
+    def dying_sample(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed during generation, after one complete batch
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "sample", dying_sample)
+    with pytest.raises(KeyboardInterrupt):
+        main(align_args(tiny_model, tmp_path))
+    run = tmp_path / "run"
+    assert len(pool_rows(run)) == 2
+    first_batch = {r["id"]: r["scores"]["mi"] for r in pool_rows(run)}
+    monkeypatch.setattr(loop, "sample", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
+    calls["n"] = 0
+    assert main(align_args(tiny_model, tmp_path)) == 0
+    rows = pool_rows(run)
+    assert sorted(r["id"] for r in rows) == sorted({r["id"] for r in rows}) and len(rows) == 6
+    assert calls["n"] == 2, "only the two missing batches are generated again"
+    assert {r["id"]: r["scores"]["mi"] for r in rows[:2]} == first_batch
+    calls["n"] = 0
+    assert main(align_args(tiny_model, tmp_path)) == 0  # everything done: nothing is recomputed
+    assert calls["n"] == 0
+
+
+def test_zero_selected_is_a_clear_error_and_keeps_the_pool(tiny_model, tmp_path, capsys):
+    recipe = tmp_path / "strict.toml"
+    recipe.write_text('name = "strict"\n[selector]\nkind = "threshold"\nscores = ["mi"]\nminimums = { mi = 1e9 }\n')
+    assert main(align_args(tiny_model, tmp_path, "run", "--recipe", str(recipe))) == 2
+    assert "no candidate passed the selector" in capsys.readouterr().err
+    assert len(pool_rows(tmp_path / "run")) == 6
+
+
+@pytest.mark.parametrize("content, message", [("\n", "holds no prompts"),
+                                              ('{"prompt": "a red dog", "category": "color"}\n', "dog")])
+def test_bad_prompts_are_rejected_before_any_work(content, message, tmp_path, capsys):
+    (tmp_path / "bad.jsonl").write_text(content)
+    assert main(["align", "--prompts", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_recipe(tmp_path, capsys):
+    assert main(["align", "--recipe", "nope", "--out", str(tmp_path / "run")]) == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err

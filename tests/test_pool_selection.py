@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from diffalign.errors import UserInputError
+from diffalign.pool import Pool, PoolRow
+from diffalign.selection import SelectorConfig, rank_sum, select, threshold, top_k
+
+
+def rows_for(prompt, values, **extra):
+    return [PoolRow(id=f"{prompt}-{i}", prompt=prompt, category="color", seed=i, round=1, image=f"images/{i}.png",
+                    latents="latents/x.safetensors", scores={"mi": v, **{k: e[i] for k, e in extra.items()}})
+            for i, v in enumerate(values)]
+
+
+def test_top_k_per_prompt_with_deterministic_ties():
+    rows = rows_for("a", [1.0, 3.0, 3.0, 2.0]) + rows_for("b", [5.0, 4.0])
+    assert [r.id for r in top_k(rows, "mi", 1)] == ["a-1", "b-0"]
+    assert [r.id for r in top_k(rows, "mi", 2)] == ["a-1", "a-2", "b-0", "b-1"]
+
+
+def test_threshold_keeps_best_passing_and_may_keep_none():
+    rows = rows_for("a", [0.95, 0.99, 0.5], aes=[0.7, 0.5, 0.9])
+    assert [r.id for r in threshold(rows, {"mi": 0.9, "aes": 0.6}, "mi")] == ["a-0"]
+    assert threshold(rows, {"mi": 2.0}, "mi") == []
+
+
+def test_rank_sum_differs_from_raw_sum():
+    # raw sum favours the huge value on one reward; rank-sum favours the candidate good on both
+    rows = rows_for("a", [100.0, 3.0, 2.0, 1.0], cap=[0.0, 0.9, 0.8, 1.0])
+    assert rank_sum(rows, ["mi", "cap"], raw=True)[0].id == "a-0"
+    assert rank_sum(rows, ["mi", "cap"])[0].id == "a-1"  # ranks 2 + 2 beat 3 + 0 and 0 + 3
+
+
+def test_selector_needs_its_scores():
+    with pytest.raises(UserInputError, match="lack score"):
+        select(rows_for("a", [1.0]), SelectorConfig(kind="top_k", scores=["vqa"]))
+
+
+def test_pool_appends_atomically_and_drops_a_torn_row(tmp_path):
+    pool = Pool(tmp_path / "pool")
+    image = np.zeros((64, 64, 3), np.uint8)
+    batch = [PoolRow(id=f"00000-{s}", prompt="a red circle", category="color", seed=s, round=1,
+                     image=f"images/00000-{s}.png", latents="latents/00000-0.safetensors") for s in range(2)]
+    pool.append(batch, [image, image], torch.randn(2, 4, 8, 8))
+    with open(pool.table, "a") as f:  # a run killed mid-write
+        f.write('{"id": "00000-2", "prompt": "a re')
+    assert [r.id for r in pool.rows()] == ["00000-0", "00000-1"]
+    nxt = [PoolRow(id="00000-2", prompt="a red circle", category="color", seed=2, round=1,
+                   image="images/00000-2.png", latents="latents/00000-2.safetensors")]
+    pool.append(nxt, [image], torch.randn(1, 4, 8, 8))
+    assert [r.id for r in pool.rows()] == ["00000-0", "00000-1", "00000-2"]
+    assert pool.latents(pool.rows()).shape == (3, 4, 8, 8)
+    pool.set_scores({"00000-1": {"mi": 2.5}})
+    assert pool.rows()[1].scores == {"mi": 2.5}

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+from safetensors.torch import load_file
+
+from diffalign.errors import UserInputError
+from diffalign.models import load_pipeline
+from diffalign.sampling import SamplerConfig, encode_prompts, sample
+from diffalign.training import AdapterConfig, TrainConfig, attach_adapter, save_adapter, train_adapter
+
+PROMPTS = ["a red circle", "two blue squares"]
+
+
+def trained_adapter(tiny_model, tmp_path, kind):
+    pipe = load_pipeline(str(tiny_model), device="cpu")
+    config = AdapterConfig(kind=kind, rank=4, alpha=8)
+    params = attach_adapter(pipe.unet, config)
+    latents = torch.randn(4, 4, 8, 8)
+    embeds = encode_prompts(pipe, PROMPTS * 2)
+    losses = train_adapter(pipe, params, latents, embeds, TrainConfig(steps=6, batch_size=4, lr=1e-2),
+                           tmp_path / f"{kind}_state.pt", progress=False)
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    return pipe, save_adapter(pipe.unet, config, tmp_path / kind)
+
+
+@pytest.mark.parametrize("kind", ["dora", "lora"])
+def test_adapter_is_really_what_it_says(tiny_model, tmp_path, kind):
+    pipe, folder = trained_adapter(tiny_model, tmp_path, kind)
+    state = load_file(folder / "pytorch_lora_weights.safetensors")
+    magnitudes = [k for k in state if "lora_magnitude_vector" in k]
+    if kind == "lora":
+        assert not magnitudes
+        return
+    assert magnitudes, "DoRA must save its magnitude vectors"
+    # the magnitudes were trained: they moved away from the column norms of the base weights they start at
+    base = DiffusionPipeline.from_pretrained(str(tiny_model)).unet.state_dict()
+    moved = 0
+    for key in magnitudes:
+        module = key.removeprefix("unet.").rsplit(".lora_magnitude_vector", 1)[0]
+        w = base[module + ".weight"]
+        moved += not torch.allclose(state[key].float(), w.norm(p=2, dim=1), atol=1e-6)
+    assert moved > 0
+
+
+def test_adapter_loads_in_vanilla_diffusers_and_reproduces_our_images(tiny_model, tmp_path):
+    pipe, folder = trained_adapter(tiny_model, tmp_path, "dora")
+    ours = sample(pipe, PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
+    vanilla = DiffusionPipeline.from_pretrained(str(tiny_model))
+    vanilla.set_progress_bar_config(disable=True)
+    vanilla.load_lora_weights(str(folder))
+    theirs = vanilla(PROMPTS, num_inference_steps=5, guidance_scale=4.0, output_type="np",
+                     generator=[torch.Generator().manual_seed(s) for s in (5, 6)]).images
+    base = sample(load_pipeline(str(tiny_model), device="cpu"), PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
+    for mine, ref, before in zip(ours, theirs, base):
+        assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1
+        assert np.abs(mine.image.astype(int) - before.image).max() > 1, "the adapter must change the images"
+
+
+def test_adapter_that_does_not_match_the_model_is_a_clear_error(tiny_model, other_tiny_model, tmp_path):
+    _, folder = trained_adapter(tiny_model, tmp_path, "lora")
+    with pytest.raises(UserInputError, match="does not match"):
+        load_pipeline(str(other_tiny_model), adapter=folder, device="cpu")
+
+
+def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_path):
+    pipe = load_pipeline(str(tiny_model), device="cpu")
+    params = attach_adapter(pipe.unet, AdapterConfig(kind="lora", rank=4, alpha=4))
+    latents, embeds = torch.randn(4, 4, 8, 8), encode_prompts(pipe, PROMPTS * 2)
+    state = tmp_path / "state.pt"
+    first = train_adapter(pipe, params, latents, embeds, TrainConfig(steps=2, batch_size=4, save_every=1), state,
+                          progress=False)
+    resumed = train_adapter(pipe, params, latents, embeds, TrainConfig(steps=4, batch_size=4, save_every=1), state,
+                            progress=False)
+    assert len(resumed) == 4 and resumed[:2] == first

@@ -12,7 +12,7 @@ from itertools import product
 import numpy as np
 from scipy import ndimage
 
-from ..world.render import shape_mask
+from ..world.render import shape_mask, texture_dark
 from ..world.spec import ObjectSpec, PromptSpec, relation_phrase
 from ..world.vocab import BACKGROUND, COLORS, DARK_FACTOR, PALETTE, SHAPES, SIZE_THRESHOLD, SIZES
 
@@ -23,7 +23,6 @@ MIN_PURITY = 0.7  # share of an object's pixels in its colour family
 MIN_SHAPE_IOU = 0.7  # overlap with the best shape template in the object's bounding box
 MAX_SIDE = max(hi for _, hi in SIZES.values()) + 4  # bigger blobs are no object the renderer draws
 PLAIN_MAX_DARK = 0.15
-STRIPE_MIN_AGREEMENT = 0.83  # stripes: ~1.0, checks of TEXTURE_CELL rows: ~2/3
 
 _SHADES = np.array([PALETTE[c] for c in COLORS] + [[v * DARK_FACTOR for v in PALETTE[c]] for c in COLORS],
                    np.float32)
@@ -82,7 +81,7 @@ def detect(image: np.ndarray) -> tuple[list[DetectedObject], int]:
         h, w = mask.shape
         ys, xs = np.nonzero(mask)
         objects.append(DetectedObject(
-            shape=shape, color=COLORS[int(fam.argmax())], texture=_texture(mask, dark[box]),
+            shape=shape, color=COLORS[int(fam.argmax())], texture=_texture(mask, dark[box], box),
             size="large" if max(h, w) >= SIZE_THRESHOLD else "small",
             cx=float(box[1].start + xs.mean() + 0.5), cy=float(box[0].start + ys.mean() + 0.5),
             area=area, side=max(h, w), purity=float(fam.max() / area), shape_iou=ious[shape],
@@ -94,14 +93,19 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def _texture(mask: np.ndarray, dark: np.ndarray) -> str:
-    """plain: few dark pixels; striped: vertical neighbours share their shade; checkered: they alternate."""
+def _texture(mask: np.ndarray, dark: np.ndarray, box: tuple[slice, slice]) -> str:
+    """plain: few dark pixels; otherwise the renderer's grid-anchored pattern (striped or checkered)
+    that the object's dark pixels follow best, either phase."""
     d = dark & mask
     if d.sum() < PLAIN_MAX_DARK * mask.sum():
         return "plain"
-    pairs = mask[1:] & mask[:-1]
-    same = (d[1:] == d[:-1]) & pairs
-    return "striped" if same.sum() > STRIPE_MIN_AGREEMENT * max(pairs.sum(), 1) else "checkered"
+    ys, xs = np.meshgrid(np.arange(box[0].start, box[0].stop), np.arange(box[1].start, box[1].stop), indexing="ij")
+
+    def fit(texture: str) -> float:
+        agree = (texture_dark(texture, ys, xs) == d)[mask].mean()
+        return max(agree, 1 - agree)
+
+    return max(("striped", "checkered"), key=fit)
 
 
 def relation_holds(relation: str, a: DetectedObject, b: DetectedObject) -> bool:

@@ -19,8 +19,9 @@ TEXTURES = ("plain", "striped", "checkered")
 # Side length in pixels of an object's bounding box; the evaluator splits at SIZE_THRESHOLD.
 SIZES: dict[str, tuple[int, int]] = {"small": (12, 16), "large": (22, 26)}
 SIZE_THRESHOLD = 19
-# Period (pixels) of stripes and checks, anchored to the image grid.
-TEXTURE_CELL = 3
+# Width (pixels) of a stripe or a check, anchored to the image grid: one light and one dark
+# band per 8-pixel latent cell, so an 8x-downsampling autoencoder can carry the pattern.
+TEXTURE_CELL = 4
 RELATIONS: dict[str, str] = {
     "to the left of": "left",
     "to the right of": "right",

@@ -87,3 +87,18 @@ def test_bad_prompts_are_rejected_before_any_work(content, message, tmp_path, ca
 def test_unknown_recipe(tmp_path, capsys):
     assert main(["align", "--recipe", "nope", "--out", str(tmp_path / "run")]) == 2
     assert "unknown recipe 'nope'" in capsys.readouterr().err
+
+
+def test_align_runs_on_a_real_style_model_with_free_text_prompts(tiny_model, tmp_path, capsys):
+    """The real-model face: T2I-CompBench prompts (outside the shapes world) on an SD pipeline folder."""
+    from pathlib import Path
+
+    sample_file = Path(__file__).parent / "data" / "compbench_sample.jsonl"
+    args = ["align", "--model", str(tiny_model), "--prompts", str(sample_file), "--val-prompts", str(sample_file),
+            "--candidates", "2", "--train-steps", "2", "--steps", "3", "--batch-size", "16", "--dora", "--rank", "4",
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    rows = pool_rows(tmp_path / "run")
+    assert len(rows) == 2 * len(sample_file.read_text().splitlines())
+    assert (tmp_path / "run" / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
+    assert not (tmp_path / "run" / "eval").exists()  # no reference evaluation outside the shapes world

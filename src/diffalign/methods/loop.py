@@ -74,11 +74,13 @@ def prompt_index(prompts: list[Prompt]) -> dict[str, int]:
 
 
 def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: Path) -> list[dict]:
-    """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model)."""
+    """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model),
+    empty when there are no val prompts the reference evaluator can read."""
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1, default=str))
-    evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")]
-    log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
+    evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")] if val else []
+    if evals:
+        log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
     params = attach_adapter(pipe.unet, recipe.adapter)
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):
@@ -102,7 +104,8 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
                           recipe.train, folder / "train_state.pt")
             save_adapter(pipe.unet, recipe.adapter, adapter_dir)
             torch.save(adapter_state(pipe.unet), done)
-        evals.append(evaluate_round(pipe, recipe, val, run / "eval" / f"round_{r}"))
-        log.info("round %d: mean %.3f (base %.3f); adapter in %s", r, evals[-1]["mean"], evals[0]["mean"],
-                 adapter_dir)
+        if val:
+            evals.append(evaluate_round(pipe, recipe, val, run / "eval" / f"round_{r}"))
+            log.info("round %d: mean %.3f (base %.3f)", r, evals[-1]["mean"], evals[0]["mean"])
+        log.info("round %d: adapter in %s", r, adapter_dir)
     return evals

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from .io import save_tensors
 
 
 @dataclass
@@ -37,12 +39,6 @@ class PoolRow:
 
 def row_id(prompt_index: int, seed: int) -> str:
     return f"{prompt_index:05d}-{seed}"
-
-
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)
 
 
 class Pool:
@@ -72,7 +68,7 @@ class Pool:
             tmp = self.root / (row.image + ".tmp.png")
             Image.fromarray(image).save(tmp)
             os.replace(tmp, self.root / row.image)
-        _atomic_save({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
+        save_tensors({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
         kept = self.rows()
         if self.table.exists() and len(kept) != len(self.table.read_text().splitlines()):
             self._rewrite(kept)  # drop a torn line before appending after it
@@ -107,7 +103,7 @@ class Pool:
         return np.asarray(Image.open(self.root / row.image).convert("RGB"))
 
     def save_prompt_embeds(self, embeds: torch.Tensor) -> None:
-        _atomic_save({str(i): e for i, e in enumerate(embeds)}, self.root / "prompt_embeds.safetensors")
+        save_tensors({str(i): e for i, e in enumerate(embeds)}, self.root / "prompt_embeds.safetensors")
 
     def prompt_embeds(self) -> dict[int, torch.Tensor] | None:
         path = self.root / "prompt_embeds.safetensors"

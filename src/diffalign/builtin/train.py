@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import load_file
 from tqdm import tqdm
 
+from ..io import save_tensors
 from .checkpoint import load_state, save_state
 from .configs import make_clip, make_train_scheduler, make_unet, make_vae
 from .data import SceneStream, hard_negative
@@ -148,24 +151,22 @@ def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> 
             x, specs = stream.batch(chunk)
             with torch.no_grad():
                 dist = vae.encode(x).latent_dist
-            save_file({"mean": dist.mean.contiguous(), "std": dist.std.contiguous()}, part,
-                      metadata={"captions": json.dumps([s.text() for s in specs])})
+            save_tensors({"mean": dist.mean, "std": dist.std}, part,
+                         metadata={"captions": json.dumps([s.text() for s in specs])})
     means, stds = [], []
     for k in range(n // chunk):
         part = parts_dir / f"{k:04d}.safetensors"
         tensors = load_file(part)
-        from safetensors import safe_open
         with safe_open(part, "pt") as f:
             captions_all.extend(json.loads(f.metadata()["captions"]))
         means.append(tensors["mean"])
         stds.append(tensors["std"])
-    save_file({"mean": torch.cat(means), "std": torch.cat(stds)}, path, metadata={"captions": json.dumps(captions_all)})
+    save_tensors({"mean": torch.cat(means), "std": torch.cat(stds)}, path, metadata={"captions": json.dumps(captions_all)})
     return path
 
 
-def train_unet(cfg: StageConfig, cache_size: int = 40_960, caption_dropout: float = 0.1) -> None:
+def train_unet(cfg: StageConfig, cache_size: int = 24_576, caption_dropout: float = 0.1) -> None:
     from diffusers.training_utils import EMAModel
-    from safetensors import safe_open
 
     torch.manual_seed(cfg.seed)
     vae, clip, tokenizer = _load_frozen(cfg.work)
@@ -223,6 +224,8 @@ def assemble(work: Path, out: Path) -> Path:
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(out)
+    for name in ("vocab.json", "merges.txt"):  # the BPE files too, for transformers versions without tokenizer.json
+        shutil.copy(work / "clip" / "tokenizer" / name, out / "tokenizer" / name)
     clip.save_pretrained(out / "clip")
     log.info("built-in model written to %s", out)
     return out

@@ -10,7 +10,7 @@ import torch
 from ..world.prompts import random_spec, val_prompt_texts
 from ..world.render import render_prompt
 from ..world.spec import PromptSpec
-from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, RELATIONS, SHAPES
+from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, RELATIONS, SHAPES, TEXTURES
 
 _OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 
@@ -18,16 +18,23 @@ _OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above
 class SceneStream:
     """Endless (image, caption) batches from all categories; val prompts are rejected."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, textured: bool = False):
+        """textured=True gives every object without a texture a random one (autoencoder data: the
+        stripes and checks are the hardest pixels to carry through the 8x8 latent)."""
         self.rng = np.random.default_rng(seed)
         self.val = val_prompt_texts()
         self.categories = CATEGORIES + AUX_CATEGORIES
+        self.textured = textured
 
     def spec(self) -> PromptSpec:
         while True:
             spec = random_spec(str(self.rng.choice(self.categories)), self.rng)
-            if spec.text() not in self.val:
-                return spec
+            if spec.text() in self.val:
+                continue
+            if self.textured:
+                for i, o in enumerate(spec.objects):
+                    spec = spec.with_object(i, texture=o.texture or str(self.rng.choice(TEXTURES)))
+            return spec
 
     def batch(self, n: int) -> tuple[torch.Tensor, list[PromptSpec]]:
         specs = [self.spec() for _ in range(n)]

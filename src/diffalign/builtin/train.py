@@ -41,7 +41,7 @@ class StageConfig:
 
 
 DEFAULTS = {
-    "vae": dict(steps=3500, batch=16, lr=1e-3),
+    "vae": dict(steps=4000, batch=16, lr=1e-3),
     "clip": dict(steps=1500, batch=64, lr=5e-4),
     "unet": dict(steps=6000, batch=64, lr=4e-4),
 }
@@ -71,13 +71,13 @@ def train_vae(cfg: StageConfig) -> None:
     vae = make_vae()
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr)
     start = load_state(cfg.work / "vae" / "state.pt", model=vae, opt=opt)
-    stream = SceneStream(cfg.seed + start)
+    stream = SceneStream(cfg.seed + start, textured=True)
 
     def step(i: int) -> float:
         x, _ = stream.batch(cfg.batch)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
-        loss = (F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x) + 0.5 * edge_loss(recon, x)
+        loss = (F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x) + edge_loss(recon, x)
                 + 1e-6 * posterior.kl().mean())
         opt.zero_grad()
         loss.backward()

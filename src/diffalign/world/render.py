@@ -81,6 +81,15 @@ def _relation_holds(relation: str, a: PlacedObject, b: PlacedObject, min_gap: fl
     raise ValueError(relation)
 
 
+def _texture_visible(o: PlacedObject) -> bool:
+    """A textured object must show both shades (25-75% dark), else it would read as plain."""
+    if o.texture == "plain":
+        return True
+    ys, xs = np.meshgrid(np.arange(o.y, o.y + o.side), np.arange(o.x, o.x + o.side), indexing="ij")
+    dark = texture_dark(o.texture, ys, xs)[shape_mask(o.shape, o.side)]
+    return 0.25 <= dark.mean() <= 0.75
+
+
 def _overlaps(a: PlacedObject, b: PlacedObject) -> bool:
     return not (
         a.x + a.side + MARGIN <= b.x or b.x + b.side + MARGIN <= a.x
@@ -121,6 +130,8 @@ def _place(obj: PlacedObject, others: list[PlacedObject], relation: str | None,
         if any(_overlaps(cand, o) for o in others):
             continue
         if relation is not None and len(others) == 1 and not _relation_holds(relation, others[0], cand):
+            continue
+        if not _texture_visible(cand):
             continue
         return cand
     return None

@@ -19,9 +19,10 @@ TEXTURES = ("plain", "striped", "checkered")
 # Side length in pixels of an object's bounding box; the evaluator splits at SIZE_THRESHOLD.
 SIZES: dict[str, tuple[int, int]] = {"small": (12, 16), "large": (22, 26)}
 SIZE_THRESHOLD = 19
-# Width (pixels) of a stripe or a check, anchored to the image grid: one light and one dark
-# band per 8-pixel latent cell, so an 8x-downsampling autoencoder can carry the pattern.
-TEXTURE_CELL = 4
+# Width (pixels) of a stripe or a check, anchored to the image grid: one 8-pixel cell of the
+# autoencoder's latent grid is all light or all dark. A pattern inside a cell that repeats in every
+# cell cannot be decoded: a convolutional decoder maps a constant latent to a constant image.
+TEXTURE_CELL = 8
 RELATIONS: dict[str, str] = {
     "to the left of": "left",
     "to the right of": "right",

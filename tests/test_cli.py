@@ -72,3 +72,13 @@ def test_bad_input_is_one_line_and_nonzero(argv, message, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("diffalign: error:") and message in err[0]
+
+
+def test_score_mi_of_generated_images(tiny_model, tmp_path, capsys):
+    assert main(["generate", "--model", str(tiny_model), "--prompt", "a red circle", "--n", "2",
+                 "--out", str(tmp_path / "gen"), *FAST]) == 0
+    assert main(["score", "--scorer", "mi", "--model", str(tiny_model), "--images", str(tmp_path / "gen")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "gen" / "scores_mi.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["mi"] > 0 and r["mi_stderr"] > 0 and r["prompt"] == "a red circle" for r in rows)
+    assert main(["score", "--scorer", "vqa-nope", "--images", str(tmp_path / "gen")]) == 2
+    assert "unknown scorer" in capsys.readouterr().err

@@ -22,29 +22,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scorer", required=True, help=f"one of: {', '.join(sorted(REGISTRY))}")
     p.add_argument("--images", type=Path, required=True, help="folder of images")
     p.add_argument("--prompt", help="the prompt of every image (otherwise DIR/index.jsonl)")
+    p.add_argument("--prompts", type=Path, help="a jsonl index with 'image' (relative to DIR) and 'prompt' per line "
+                   "(default: DIR/index.jsonl)")
     p.add_argument("--out", type=Path, help="table path (default: DIR/scores_<scorer>.jsonl)")
     p.add_argument("--seed", type=int, default=0)
     add_model_args(p)
     p.set_defaults(func=run)
 
 
-def _pairs(folder: Path, prompt: str | None) -> list[tuple[Path, str]]:
+def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[Path, str]]:
     if not folder.is_dir():
         raise UserInputError(f"image folder not found: {folder}")
+    index = index or folder / "index.jsonl"
     if prompt is not None:
         pairs = [(p, prompt) for p in sorted(folder.glob("*.png"))]
-    elif (folder / "index.jsonl").exists():
-        rows = [json.loads(line) for line in (folder / "index.jsonl").read_text().splitlines() if line.strip()]
-        pairs = [(folder / r["image"], r["prompt"]) for r in rows]
+    elif index.exists():
+        try:
+            rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+            pairs = [(folder / r["image"], r["prompt"]) for r in rows]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise UserInputError(f"{index}: expected JSON lines with 'image' and 'prompt'") from None
+        missing = [str(p) for p, _ in pairs if not p.exists()]
+        if missing:
+            raise UserInputError(f"{index} names {len(missing)} missing image(s), e.g. {missing[0]}")
     else:
-        raise UserInputError(f"no index.jsonl in {folder}: pass --prompt for its images")
+        raise UserInputError(f"no index.jsonl in {folder}: pass --prompts INDEX or --prompt TEXT")
     if not pairs:
         raise UserInputError(f"no images in {folder}")
     return pairs
 
 
 def run(args: argparse.Namespace) -> None:
-    pairs = _pairs(args.images, args.prompt)
+    pairs = _pairs(args.images, args.prompt, args.prompts)
     needs_model = args.scorer in ("mi",)
     scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None)
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])

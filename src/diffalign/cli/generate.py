@@ -9,9 +9,10 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserInputError
-from ..models import load_pipeline, resolve_model
+from ..models import load_pipeline
 from ..reporting.grid import save_grid
 from ..sampling import sample
+from ..world.grammar import parse
 from .common import add_model_args, add_sampler_args, read_prompts, sampler_config
 
 
@@ -35,9 +36,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("nothing to generate: pass --prompt TEXT or --prompts FILE")
     if args.n < 1:
         raise UserInputError("--n must be at least 1")
-    if args.model == "builtin" or resolve_model(args.model).endswith("shapes-ldm"):
-        from ..world.grammar import parse
-
+    if args.model == "builtin":
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(p.text)
     pipe = load_pipeline(args.model, args.adapter, args.device)

@@ -45,6 +45,7 @@ def test_pool_appends_atomically_and_drops_a_torn_row(tmp_path):
     pool.append(batch, [image, image], torch.randn(2, 4, 8, 8))
     with open(pool.table, "a") as f:  # a run killed mid-write
         f.write('{"id": "00000-2", "prompt": "a re')
+    pool = Pool(tmp_path / "pool")  # the rerun opens the pool again
     assert [r.id for r in pool.rows()] == ["00000-0", "00000-1"]
     nxt = [PoolRow(id="00000-2", prompt="a red circle", category="color", seed=2, round=1,
                    image="images/00000-2.png", latents="latents/00000-2.safetensors")]

@@ -47,9 +47,17 @@ class Pool:
         (self.root / "images").mkdir(parents=True, exist_ok=True)
         (self.root / "latents").mkdir(exist_ok=True)
         self.table = self.root / "rows.jsonl"
+        self._drop_torn_tail()
+
+    def _drop_torn_tail(self) -> None:
+        """A run killed mid-append can leave a partial last line: keep only complete rows."""
+        if self.table.exists():
+            rows = self.rows()
+            if len(rows) != len(self.table.read_text().splitlines()):
+                self._rewrite(rows)
 
     def rows(self) -> list[PoolRow]:
-        """Complete rows only: a torn last line from a killed run is dropped (and rewritten away on append)."""
+        """Complete rows, in the order they were written."""
         if not self.table.exists():
             return []
         rows = []
@@ -69,9 +77,6 @@ class Pool:
             Image.fromarray(image).save(tmp)
             os.replace(tmp, self.root / row.image)
         save_tensors({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
-        kept = self.rows()
-        if self.table.exists() and len(kept) != len(self.table.read_text().splitlines()):
-            self._rewrite(kept)  # drop a torn line before appending after it
         with open(self.table, "a") as f:
             for r in rows:
                 f.write(json.dumps(asdict(r)) + "\n")

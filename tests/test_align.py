@@ -24,7 +24,8 @@ def pool_rows(run, r=1):
 
 
 def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
-    assert main(align_args(tiny_model, tmp_path, "run", "--rounds", "2", "--lora", "--rank", "4")) == 0
+    assert main(align_args(tiny_model, tmp_path, "run", "--rounds", "2", "--lora", "--rank", "4",
+                           "--text-encoder")) == 0
     run = tmp_path / "run"
     for r in (1, 2):
         rows = pool_rows(run, r)

@@ -7,7 +7,8 @@ from safetensors.torch import load_file
 from diffalign.errors import UserInputError
 from diffalign.models import load_pipeline
 from diffalign.sampling import SamplerConfig, encode_prompts, sample
-from diffalign.training import AdapterConfig, TrainConfig, attach_adapter, save_adapter, train_adapter
+from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, save_adapter,
+                                train_adapter)
 
 PROMPTS = ["a red circle", "two blue squares"]
 
@@ -15,13 +16,13 @@ PROMPTS = ["a red circle", "two blue squares"]
 def trained_adapter(tiny_model, tmp_path, kind):
     pipe = load_pipeline(str(tiny_model), device="cpu")
     config = AdapterConfig(kind=kind, rank=4, alpha=8)
-    params = attach_adapter(pipe.unet, config)
+    params = attach_adapter(pipe, config)
     latents = torch.randn(4, 4, 8, 8)
     embeds = encode_prompts(pipe, PROMPTS * 2)
-    losses = train_adapter(pipe, params, latents, embeds, TrainConfig(steps=6, batch_size=4, lr=1e-2),
+    losses = train_adapter(pipe, params, latents, frozen_conditioning(embeds), TrainConfig(steps=6, batch_size=4, lr=1e-2),
                            tmp_path / f"{kind}_state.pt", progress=False)
     assert len(losses) == 6 and all(np.isfinite(losses))
-    return pipe, save_adapter(pipe.unet, config, tmp_path / kind)
+    return pipe, save_adapter(pipe, config, tmp_path / kind)
 
 
 @pytest.mark.parametrize("kind", ["dora", "lora"])
@@ -65,11 +66,33 @@ def test_adapter_that_does_not_match_the_model_is_a_clear_error(tiny_model, othe
 
 def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_path):
     pipe = load_pipeline(str(tiny_model), device="cpu")
-    params = attach_adapter(pipe.unet, AdapterConfig(kind="lora", rank=4, alpha=4))
+    params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
     latents, embeds = torch.randn(4, 4, 8, 8), encode_prompts(pipe, PROMPTS * 2)
     state = tmp_path / "state.pt"
-    first = train_adapter(pipe, params, latents, embeds, TrainConfig(steps=2, batch_size=4, save_every=1), state,
+    first = train_adapter(pipe, params, latents, frozen_conditioning(embeds), TrainConfig(steps=2, batch_size=4, save_every=1), state,
                           progress=False)
-    resumed = train_adapter(pipe, params, latents, embeds, TrainConfig(steps=4, batch_size=4, save_every=1), state,
+    resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds), TrainConfig(steps=4, batch_size=4, save_every=1), state,
                             progress=False)
     assert len(resumed) == 4 and resumed[:2] == first
+
+
+def test_text_encoder_adapter_is_optional_and_loads_in_vanilla_diffusers(tiny_model, tmp_path):
+    from diffalign.training import trained_conditioning
+
+    pipe = load_pipeline(str(tiny_model), device="cpu")
+    config = AdapterConfig(kind="lora", rank=4, alpha=4, text_encoder=True)
+    params = attach_adapter(pipe, config)
+    assert any("lora" in n for n, _ in pipe.text_encoder.named_parameters())
+    train_adapter(pipe, params, torch.randn(2, 4, 8, 8), trained_conditioning(pipe, PROMPTS),
+                  TrainConfig(steps=3, batch_size=2, lr=1e-2), tmp_path / "state.pt", progress=False)
+    folder = save_adapter(pipe, config, tmp_path / "te")
+    keys = load_file(folder / "pytorch_lora_weights.safetensors").keys()
+    assert any(k.startswith("text_encoder.") for k in keys) and any(k.startswith("unet.") for k in keys)
+    ours = sample(pipe, PROMPTS, [1, 2], SamplerConfig(steps=4, guidance=4.0))
+    vanilla = DiffusionPipeline.from_pretrained(str(tiny_model))
+    vanilla.set_progress_bar_config(disable=True)
+    vanilla.load_lora_weights(str(folder))
+    theirs = vanilla(PROMPTS, num_inference_steps=4, guidance_scale=4.0, output_type="np",
+                     generator=[torch.Generator().manual_seed(s) for s in (1, 2)]).images
+    for mine, ref in zip(ours, theirs):
+        assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1

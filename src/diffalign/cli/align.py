@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--dora", dest="adapter_kind", action="store_const", const="dora")
     kind.add_argument("--lora", dest="adapter_kind", action="store_const", const="lora")
+    p.add_argument("--text-encoder", dest="text_encoder", action="store_const", const=True,
+                   help="also adapt the text encoder (MI-Tune's default adapts the UNet only)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
     p.add_argument("--steps", type=int, help="denoising steps for candidates and evaluation")
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> None:
     recipe = override(recipe, rounds=args.rounds, candidates=args.candidates, prompts_per_category=args.prompts_per_category,
                       **{"selector.k": args.top_k, "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
+                         "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.lr": args.lr, "sampler.steps": args.steps,
                          "sampler.guidance": args.guidance, "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")

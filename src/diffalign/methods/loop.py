@@ -29,7 +29,8 @@ from ..pool import Pool, PoolRow, row_id
 from ..sampling import encode_prompts, sample
 from ..scorers.mi import PointwiseMIHook
 from ..selection import select
-from ..training import attach_adapter, load_adapter_state, save_adapter, train_adapter
+from ..training import (attach_adapter, frozen_conditioning, load_adapter_state, save_adapter, train_adapter,
+                        trained_conditioning)
 from ..training.adapters import adapter_state
 from ..world.prompts import Prompt
 from .recipe import Recipe
@@ -81,14 +82,14 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
     evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")] if val else []
     if evals:
         log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
-    params = attach_adapter(pipe.unet, recipe.adapter)
+    params = attach_adapter(pipe, recipe.adapter)
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):
         folder = run / f"round_{r}"
         adapter_dir = folder / "adapter"
         done = folder / "adapter_state.pt"
         if done.exists():  # round finished earlier: restore its adapter and move on
-            load_adapter_state(pipe.unet, torch.load(done, weights_only=False))
+            load_adapter_state(pipe, torch.load(done, weights_only=False))
         else:
             pool = Pool(folder / "pool")
             rows = generate_pool(pipe, recipe, prompts, pool, r)
@@ -99,11 +100,14 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             (folder / "selected.jsonl").write_text("".join(json.dumps({"id": c.id, "prompt": c.prompt,
                                                                        "scores": c.scores}) + "\n" for c in chosen))
             log.info("round %d: %d of %d candidates selected", r, len(chosen), len(rows))
-            embeds = pool.prompt_embeds()
-            train_adapter(pipe, params, pool.latents(chosen), torch.stack([embeds[index[c.prompt]] for c in chosen]),
-                          recipe.train, folder / "train_state.pt")
-            save_adapter(pipe.unet, recipe.adapter, adapter_dir)
-            torch.save(adapter_state(pipe.unet), done)
+            if recipe.adapter.text_encoder:
+                conditioning = trained_conditioning(pipe, [c.prompt for c in chosen])
+            else:
+                embeds = pool.prompt_embeds()
+                conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in chosen]))
+            train_adapter(pipe, params, pool.latents(chosen), conditioning, recipe.train, folder / "train_state.pt")
+            save_adapter(pipe, recipe.adapter, adapter_dir)
+            torch.save(adapter_state(pipe), done)
         if val:
             evals.append(evaluate_round(pipe, recipe, val, run / "eval" / f"round_{r}"))
             log.info("round %d: mean %.3f (base %.3f)", r, evals[-1]["mean"], evals[0]["mean"])

@@ -12,6 +12,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 ADAPTER_NAME = "diffalign"
+TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 
 @dataclass(frozen=True)
@@ -19,40 +20,60 @@ class AdapterConfig:
     kind: str = "dora"  # "lora" or "dora" (weight-decomposed: adds a learned magnitude per output)
     rank: int = 32
     alpha: int = 32
-    target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+    target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")  # UNet attention projections
+    text_encoder: bool = False  # also adapt the text encoder's attention (MI-Tune's default: UNet only)
 
-    def peft(self) -> LoraConfig:
+    def peft(self, targets: tuple[str, ...] | None = None) -> LoraConfig:
         if self.kind not in ("lora", "dora"):
             raise ValueError(f"unknown adapter kind {self.kind!r}: use 'lora' or 'dora'")
-        return LoraConfig(r=self.rank, lora_alpha=self.alpha, target_modules=list(self.target_modules),
+        return LoraConfig(r=self.rank, lora_alpha=self.alpha, target_modules=list(targets or self.target_modules),
                           init_lora_weights="gaussian", use_dora=self.kind == "dora")
 
 
-def attach_adapter(unet, config: AdapterConfig) -> list[torch.nn.Parameter]:
-    """Add a fresh adapter to the UNet (base weights frozen); return the trainable parameters."""
-    unet.requires_grad_(False)
-    unet.add_adapter(config.peft(), adapter_name=ADAPTER_NAME)
-    unet.set_adapter(ADAPTER_NAME)
-    params = [p for n, p in unet.named_parameters() if "lora" in n]
-    for p in params:
-        p.requires_grad_(True)
+def adapted_models(pipe, config: AdapterConfig) -> dict[str, tuple[torch.nn.Module, LoraConfig]]:
+    models = {"unet": (pipe.unet, config.peft())}
+    if config.text_encoder:
+        models["text_encoder"] = (pipe.text_encoder, config.peft(TEXT_ENCODER_TARGETS))
+    return models
+
+
+def attach_adapter(pipe, config: AdapterConfig) -> list[torch.nn.Parameter]:
+    """Add a fresh adapter (base weights frozen); return the trainable parameters."""
+    params = []
+    for model, peft_config in adapted_models(pipe, config).values():
+        model.requires_grad_(False)
+        model.add_adapter(peft_config, adapter_name=ADAPTER_NAME)
+        model.set_adapter(ADAPTER_NAME)
+        for name, p in model.named_parameters():
+            if "lora" in name:
+                p.requires_grad_(True)
+                params.append(p)
     return params
 
 
-def adapter_state(unet) -> dict[str, torch.Tensor]:
-    return get_peft_model_state_dict(unet, adapter_name=ADAPTER_NAME)
+def adapter_state(pipe) -> dict[str, dict[str, torch.Tensor]]:
+    """The adapter weights of every adapted model (peft key format)."""
+    out = {"unet": get_peft_model_state_dict(pipe.unet, adapter_name=ADAPTER_NAME)}
+    if ADAPTER_NAME in (getattr(pipe.text_encoder, "peft_config", None) or {}):
+        out["text_encoder"] = get_peft_model_state_dict(pipe.text_encoder, adapter_name=ADAPTER_NAME)
+    return out
 
 
-def load_adapter_state(unet, state: dict[str, torch.Tensor]) -> None:
-    result = set_peft_model_state_dict(unet, state, adapter_name=ADAPTER_NAME)
-    if getattr(result, "unexpected_keys", None):
-        raise ValueError(f"adapter state does not fit the UNet: {result.unexpected_keys[:3]}")
+def load_adapter_state(pipe, state: dict[str, dict[str, torch.Tensor]]) -> None:
+    for name, weights in state.items():
+        result = set_peft_model_state_dict(getattr(pipe, name), weights, adapter_name=ADAPTER_NAME)
+        if getattr(result, "unexpected_keys", None):
+            raise ValueError(f"adapter state does not fit the {name}: {result.unexpected_keys[:3]}")
 
 
-def save_adapter(unet, config: AdapterConfig, out: Path) -> Path:
+def save_adapter(pipe, config: AdapterConfig, out: Path) -> Path:
     """Write the diffusers LoRA format (pytorch_lora_weights.safetensors + peft metadata)."""
     out.mkdir(parents=True, exist_ok=True)
-    state = convert_state_dict_to_diffusers({k: v.detach().float().cpu() for k, v in adapter_state(unet).items()})
-    StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=state,
-                                              unet_lora_adapter_metadata=config.peft().to_dict())
+    models = adapted_models(pipe, config)
+    layers, metadata = {}, {}
+    for name, weights in adapter_state(pipe).items():
+        layers[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(
+            {k: v.detach().float().cpu() for k, v in weights.items()})
+        metadata[f"{name}_lora_adapter_metadata"] = models[name][1].to_dict()
+    StableDiffusionPipeline.save_lora_weights(out, **layers, **metadata)
     return out

@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +33,22 @@ class TrainConfig:
     save_every: int = 50
 
 
-def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor, embeds: torch.Tensor,
-                  config: TrainConfig, state_path: Path, progress: bool = True) -> list[float]:
-    """Train `params` (the UNet's adapter) on (latent, embedding) pairs; returns the loss per step."""
+def frozen_conditioning(embeds: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Cached prompt embeddings, looked up by sample index (text encoder not trained)."""
+    return lambda idx: embeds[idx]
+
+
+def trained_conditioning(pipe, prompts: list[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Prompt embeddings recomputed with gradients (text encoder adapter trained)."""
+    tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                            truncation=True, return_tensors="pt").input_ids
+    return lambda idx: pipe.text_encoder(tokens[idx].to(pipe.device))[0]
+
+
+def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
+                  conditioning: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig, state_path: Path,
+                  progress: bool = True) -> list[float]:
+    """Train `params` (the adapter) on selected samples: latents[i] with conditioning(i); returns the loss per step."""
     if len(latents) == 0:
         raise ValueError("no training samples")
     unet = pipe.unet
@@ -44,12 +58,13 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     start, losses = 0, []
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
-        load_adapter_state(unet, state["adapter"])
+        load_adapter_state(pipe, state["adapter"])
         opt.load_state_dict(state["opt"])
         start, losses = state["step"], state["losses"]
     gen = torch.Generator("cpu").manual_seed(config.seed * 1_000_003 + start)
     device, dtype = unet.device, unet.dtype
     unet.train()
+    pipe.text_encoder.train()
     for step in tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tune",
                      disable=not progress, mininterval=5):
         idx = torch.randint(0, len(latents), (min(config.batch_size, len(latents)),), generator=gen)
@@ -59,7 +74,7 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         z_t = noise_scheduler.add_noise(z0, noise, t)
         target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
             noise_scheduler.get_velocity(z0, noise, t)
-        pred = unet(z_t, t, encoder_hidden_states=embeds[idx].to(device, dtype)).sample
+        pred = unet(z_t, t, encoder_hidden_states=conditioning(idx).to(device, dtype)).sample
         loss = F.mse_loss(pred.float(), target.float())
         opt.zero_grad()
         loss.backward()
@@ -68,8 +83,9 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         losses.append(loss.item())
         if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
             tmp = state_path.with_suffix(".tmp")
-            torch.save({"adapter": adapter_state(unet), "opt": opt.state_dict(), "step": step + 1,
+            torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
                         "losses": losses}, tmp)
             os.replace(tmp, state_path)
     unet.eval()
+    pipe.text_encoder.eval()
     return losses

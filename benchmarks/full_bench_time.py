@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from diffalign.cli.common import default_guidance
 from diffalign.evaluation.bench import run_bench
 from diffalign.models import load_pipeline
 from diffalign.sampling import SamplerConfig
@@ -25,7 +26,8 @@ def main() -> None:
     t0 = time.perf_counter()
     pipe = load_pipeline(args.model)
     prompts = shipped_prompts("val")
-    result = run_bench(pipe, prompts, args.per_prompt, seed=0, config=SamplerConfig(), out=args.out)
+    result = run_bench(pipe, prompts, args.per_prompt, seed=0, config=SamplerConfig(guidance=default_guidance(args.model)),
+                       out=args.out)
     total = time.perf_counter() - t0
     print(json.dumps({
         "prompts": len(prompts), "images": len(result.rows), "seconds_total": round(total, 1),

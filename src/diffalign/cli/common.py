@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
 from ..sampling import SCHEDULERS, SamplerConfig
 from ..world.prompts import Prompt, read_prompt_file
@@ -19,8 +20,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 def add_sampler_args(parser: argparse.ArgumentParser) -> None:
     d = SamplerConfig()
     parser.add_argument("--steps", type=int, default=d.steps, help=f"denoising steps (default {d.steps})")
-    parser.add_argument("--guidance", type=float, default=d.guidance,
-                        help=f"classifier-free guidance scale; <= 1 disables it (default {d.guidance})")
+    parser.add_argument("--guidance", type=float,
+                        help=f"classifier-free guidance scale; <= 1 disables it (default {BUILTIN_GUIDANCE} for "
+                        f"the built-in model, else {d.guidance})")
     parser.add_argument("--scheduler", choices=list(SCHEDULERS), help="default: the model's own scheduler")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="images denoised together")
 
@@ -28,8 +30,12 @@ def add_sampler_args(parser: argparse.ArgumentParser) -> None:
 def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     if args.steps < 1:
         raise UserInputError("--steps must be at least 1")
-    return SamplerConfig(steps=args.steps, guidance=args.guidance, scheduler=args.scheduler,
-                         batch_size=args.batch_size)
+    guidance = args.guidance if args.guidance is not None else default_guidance(args.model)
+    return SamplerConfig(steps=args.steps, guidance=guidance, scheduler=args.scheduler, batch_size=args.batch_size)
+
+
+def default_guidance(model: str) -> float:
+    return BUILTIN_GUIDANCE if model == "builtin" else SamplerConfig().guidance
 
 
 def read_prompts(args: argparse.Namespace) -> list[Prompt]:

@@ -15,9 +15,10 @@ def test_sample_is_deterministic_per_prompt_and_seed_whatever_the_batch(tiny_pip
     alone = sample(tiny_pipe, prompts[2:3], seeds[2:3], SamplerConfig(steps=4, guidance=5.0, batch_size=1))
     # batched float arithmetic may round differently; the image is the same up to that
     assert np.abs(together[2].image.astype(int) - alone[0].image).max() <= 2
-    again = sample(tiny_pipe, prompts, seeds, SamplerConfig(steps=4, guidance=5.0, batch_size=2))
-    for a, b in zip(together, again):
+    for a, b in zip(together, sample(tiny_pipe, prompts, seeds, FAST)):  # the same call again: the same bytes
         np.testing.assert_array_equal(a.image, b.image)
+    for a, b in zip(together, sample(tiny_pipe, prompts, seeds, SamplerConfig(steps=4, guidance=5.0, batch_size=2))):
+        assert np.abs(a.image.astype(int) - b.image).max() <= 2
     assert not np.array_equal(together[0].image, together[3].image), "another seed must give another image"
 
 

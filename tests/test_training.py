@@ -25,6 +25,15 @@ def trained_adapter(tiny_model, tmp_path, kind):
     return pipe, save_adapter(pipe, config, tmp_path / kind)
 
 
+def vanilla_images(model, adapter, seeds, steps):
+    """PROMPTS through a vanilla diffusers pipeline with the adapter loaded by load_lora_weights."""
+    vanilla = DiffusionPipeline.from_pretrained(str(model))
+    vanilla.set_progress_bar_config(disable=True)
+    vanilla.load_lora_weights(str(adapter))
+    return vanilla(PROMPTS, num_inference_steps=steps, guidance_scale=4.0, output_type="np",
+                   generator=[torch.Generator().manual_seed(s) for s in seeds]).images
+
+
 @pytest.mark.parametrize("kind", ["dora", "lora"])
 def test_adapter_is_really_what_it_says(tiny_model, tmp_path, kind):
     pipe, folder = trained_adapter(tiny_model, tmp_path, kind)
@@ -47,11 +56,7 @@ def test_adapter_is_really_what_it_says(tiny_model, tmp_path, kind):
 def test_adapter_loads_in_vanilla_diffusers_and_reproduces_our_images(tiny_model, tmp_path):
     pipe, folder = trained_adapter(tiny_model, tmp_path, "dora")
     ours = sample(pipe, PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
-    vanilla = DiffusionPipeline.from_pretrained(str(tiny_model))
-    vanilla.set_progress_bar_config(disable=True)
-    vanilla.load_lora_weights(str(folder))
-    theirs = vanilla(PROMPTS, num_inference_steps=5, guidance_scale=4.0, output_type="np",
-                     generator=[torch.Generator().manual_seed(s) for s in (5, 6)]).images
+    theirs = vanilla_images(tiny_model, folder, [5, 6], steps=5)
     base = sample(load_pipeline(str(tiny_model), device="cpu"), PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
     for mine, ref, before in zip(ours, theirs, base):
         assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1
@@ -89,10 +94,6 @@ def test_text_encoder_adapter_is_optional_and_loads_in_vanilla_diffusers(tiny_mo
     keys = load_file(folder / "pytorch_lora_weights.safetensors").keys()
     assert any(k.startswith("text_encoder.") for k in keys) and any(k.startswith("unet.") for k in keys)
     ours = sample(pipe, PROMPTS, [1, 2], SamplerConfig(steps=4, guidance=4.0))
-    vanilla = DiffusionPipeline.from_pretrained(str(tiny_model))
-    vanilla.set_progress_bar_config(disable=True)
-    vanilla.load_lora_weights(str(folder))
-    theirs = vanilla(PROMPTS, num_inference_steps=4, guidance_scale=4.0, output_type="np",
-                     generator=[torch.Generator().manual_seed(s) for s in (1, 2)]).images
+    theirs = vanilla_images(tiny_model, folder, [1, 2], steps=4)
     for mine, ref in zip(ours, theirs):
         assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1

@@ -47,10 +47,6 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
 def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
     """A caption with the same words but wrong bindings: swapped attributes, flipped relation, other count."""
     options = []

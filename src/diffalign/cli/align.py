@@ -12,8 +12,7 @@ from ..methods.loop import align
 from ..methods.recipe import load_recipe, override
 from ..models import load_pipeline
 from ..world.grammar import parse
-from ..world.prompts import read_prompt_file, shipped_prompts
-from .bench import first_per_category
+from ..world.prompts import first_per_category, read_prompt_file, shipped_prompts
 from .common import add_model_args
 
 

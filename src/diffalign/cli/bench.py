@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import UserInputError
 from ..evaluation.bench import check_prompts, run_bench
 from ..models import load_pipeline
-from ..world.prompts import Prompt, shipped_prompts
+from ..world.prompts import first_per_category, shipped_prompts
 from ..world.vocab import AUX_CATEGORIES, CATEGORIES
 from .common import add_model_args, add_sampler_args, read_prompts, sampler_config
 
@@ -29,16 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_sampler_args(p)
     p.set_defaults(func=run, prompt=None)
-
-
-def first_per_category(prompts: list[Prompt], n: int) -> list[Prompt]:
-    seen: dict[str | None, int] = {}
-    out = []
-    for p in prompts:
-        seen[p.category] = seen.get(p.category, 0) + 1
-        if seen[p.category] <= n:
-            out.append(p)
-    return out
 
 
 def run(args: argparse.Namespace) -> None:

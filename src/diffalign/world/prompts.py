@@ -95,6 +95,17 @@ def shipped_prompts(split: str, categories=CATEGORIES) -> list[Prompt]:
     return out
 
 
+def first_per_category(prompts: list[Prompt], n: int) -> list[Prompt]:
+    """The first n prompts of each category, in file order."""
+    seen: dict[str | None, int] = {}
+    out = []
+    for p in prompts:
+        seen[p.category] = seen.get(p.category, 0) + 1
+        if seen[p.category] <= n:
+            out.append(p)
+    return out
+
+
 def val_prompt_texts() -> set[str]:
     """Every shipped val prompt: never used to train the built-in model."""
     return {p.text for p in shipped_prompts("val", CATEGORIES + AUX_CATEGORIES)}

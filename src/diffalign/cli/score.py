@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import UserInputError
 from ..models import load_pipeline
-from ..scorers import REGISTRY, make_scorer
+from ..scorers import REGISTRY, make_scorer, scorer_factory
 from .common import add_model_args
 
 
@@ -54,7 +54,7 @@ def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[P
 
 def run(args: argparse.Namespace) -> None:
     pairs = _pairs(args.images, args.prompt, args.prompts)
-    needs_model = args.scorer in ("mi",)
+    needs_model = scorer_factory(args.scorer).needs_model
     scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None)
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])
     columns = scorer.score(images, [t for _, t in pairs])

@@ -12,6 +12,7 @@ from ..errors import UserInputError
 class Scorer(Protocol):
     name: str
     higher_is_better: bool
+    needs_model: bool  # scores with the diffusion model itself (e.g. MI), so the caller must load it
 
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
         """N x H x W x 3 uint8 images and N prompts -> {column: N values}; `name` is the main column."""
@@ -28,7 +29,11 @@ def register(name: str):
     return wrap
 
 
-def make_scorer(name: str, pipe=None, **options) -> Scorer:
+def scorer_factory(name: str) -> Callable[..., Scorer]:
     if name not in REGISTRY:
         raise UserInputError(f"unknown scorer {name!r}; choose from {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name](pipe=pipe, **options)
+    return REGISTRY[name]
+
+
+def make_scorer(name: str, pipe=None, **options) -> Scorer:
+    return scorer_factory(name)(pipe=pipe, **options)

@@ -114,6 +114,7 @@ class MIScorer:
 
     name = "mi"
     higher_is_better = True
+    needs_model = True
 
     def __init__(self, pipe, config: MIConfig = MIConfig(), n_timesteps: int = 32, seed: int = 0):
         if pipe is None:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from ..io import save_tensors
@@ -136,6 +135,12 @@ def _load_frozen(work: Path):
     return vae, clip, tokenizer
 
 
+def load_latents(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Latent tensors and their captions (kept in the file's metadata), read in one open."""
+    with safe_open(path, "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["captions"])
+
+
 def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> Path:
     """Encode n renders once (posterior mean and std), chunk by chunk, resumable."""
     path = work / "unet" / "latents.safetensors"
@@ -155,10 +160,8 @@ def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> 
                          metadata={"captions": json.dumps([s.text() for s in specs])})
     means, stds = [], []
     for k in range(n // chunk):
-        part = parts_dir / f"{k:04d}.safetensors"
-        tensors = load_file(part)
-        with safe_open(part, "pt") as f:
-            captions_all.extend(json.loads(f.metadata()["captions"]))
+        tensors, captions = load_latents(parts_dir / f"{k:04d}.safetensors")
+        captions_all.extend(captions)
         means.append(tensors["mean"])
         stds.append(tensors["std"])
     save_tensors({"mean": torch.cat(means), "std": torch.cat(stds)}, path, metadata={"captions": json.dumps(captions_all)})
@@ -171,9 +174,7 @@ def train_unet(cfg: StageConfig, cache_size: int = 24_576, caption_dropout: floa
     torch.manual_seed(cfg.seed)
     vae, clip, tokenizer = _load_frozen(cfg.work)
     cache = build_latent_cache(cfg.work, vae, cache_size, cfg.seed)
-    tensors = load_file(cache)
-    with safe_open(cache, "pt") as f:
-        captions = json.loads(f.metadata()["captions"])
+    tensors, captions = load_latents(cache)
     scale = vae.config.scaling_factor
     text_model = clip.text_model
     unet = make_unet()

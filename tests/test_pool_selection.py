@@ -54,3 +54,45 @@ def test_pool_appends_atomically_and_drops_a_torn_row(tmp_path):
     assert pool.latents(pool.rows()).shape == (3, 4, 8, 8)
     pool.set_scores({"00000-1": {"mi": 2.5}})
     assert pool.rows()[1].scores == {"mi": 2.5}
+
+
+def test_threshold_falls_back_to_top_k_only_when_asked():
+    rows = rows_for("a", [0.5, 0.7])
+    assert select(rows, SelectorConfig(kind="threshold", minimums={"mi": 0.9})) == []
+    chosen = select(rows, SelectorConfig(kind="threshold", minimums={"mi": 0.9}, fallback_top_k=True))
+    assert [r.id for r in chosen] == ["a-1"]
+
+
+class MeanBrightness:
+    """A test scorer that counts the images it has seen."""
+
+    name, higher_is_better, needs_model = "brightness", True, False
+    seen = 0
+
+    def __init__(self, pipe=None, cache_dir=None, scale=1.0):
+        self.scale = scale
+
+    def score(self, images, prompts):
+        MeanBrightness.seen += len(images)
+        return {"brightness": images.reshape(len(images), -1).mean(1) * self.scale}
+
+
+def test_score_pool_fills_missing_columns_once_with_recipe_options(tmp_path, monkeypatch):
+    from diffalign.methods.loop import score_pool
+    from diffalign.methods.recipe import Recipe
+    from diffalign.scorers.base import REGISTRY
+
+    monkeypatch.setitem(REGISTRY, "brightness", MeanBrightness)
+    pool = Pool(tmp_path / "pool")
+    images = [np.full((8, 8, 3), v, np.uint8) for v in (10, 200, 30)]
+    rows = [PoolRow(id=f"00000-{s}", prompt="a red circle", category="color", seed=s, round=1,
+                    image=f"images/00000-{s}.png", latents="latents/00000-0.safetensors", scores={"mi": 1.0})
+            for s in range(3)]
+    pool.append(rows, images, torch.randn(3, 4, 8, 8))
+    recipe = Recipe(name="t", scorers=["mi", "brightness"], scorer_options={"brightness": {"scale": 0.5}})
+    MeanBrightness.seen = 0
+    scored = score_pool(None, recipe, pool, tmp_path)
+    assert [r.scores["brightness"] for r in scored] == [5.0, 100.0, 15.0]
+    assert all(r.scores["mi"] == 1.0 for r in scored)  # hook columns are kept, not recomputed
+    score_pool(None, recipe, Pool(tmp_path / "pool"), tmp_path)  # a rerun scores nothing again
+    assert MeanBrightness.seen == 3

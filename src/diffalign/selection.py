@@ -67,13 +67,15 @@ class SelectorConfig:
     scores: list[str] = field(default_factory=lambda: ["mi"])
     k: int = 1
     minimums: dict[str, float] = field(default_factory=dict)
+    fallback_top_k: bool = False  # threshold only: when nothing passes at all, keep the top k by scores[0]
 
 
 def select(rows: list[PoolRow], config: SelectorConfig) -> list[PoolRow]:
     if config.kind == "top_k":
         return top_k(rows, config.scores[0], config.k)
     if config.kind == "threshold":
-        return threshold(rows, config.minimums, config.scores[0])
+        chosen = threshold(rows, config.minimums, config.scores[0])
+        return chosen or (top_k(rows, config.scores[0], config.k) if config.fallback_top_k else [])
     if config.kind in ("rank_sum", "sum"):
         return rank_sum(rows, config.scores, config.k, raw=config.kind == "sum")
     raise UserInputError(f"unknown selector {config.kind!r}; choose top_k, threshold, rank_sum or sum")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -168,6 +169,11 @@ def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> 
     return path
 
 
+def warmup_cosine(step: int, total: int, warmup: int = 300, floor: float = 0.1) -> float:
+    """LR factor: linear warm-up, then cosine decay to `floor` at `total` (the last steps sharpen samples)."""
+    return min(1.0, (step + 1) / warmup) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+
+
 def train_unet(cfg: StageConfig, cache_size: int = 24_576, caption_dropout: float = 0.1) -> None:
     from diffusers.training_utils import EMAModel
 
@@ -180,7 +186,7 @@ def train_unet(cfg: StageConfig, cache_size: int = 24_576, caption_dropout: floa
     unet = make_unet()
     ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True, power=0.75)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 300))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps))
     noise_scheduler = make_train_scheduler()
     start = load_state(cfg.work / "unet" / "state.pt", model=unet, ema=ema, opt=opt, sched=sched)
     gen = torch.Generator().manual_seed(cfg.seed + start)

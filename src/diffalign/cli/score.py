@@ -55,7 +55,8 @@ def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[P
 def run(args: argparse.Namespace) -> None:
     pairs = _pairs(args.images, args.prompt, args.prompts)
     needs_model = scorer_factory(args.scorer).needs_model
-    scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None)
+    scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None,
+                         cache_dir=args.images)
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])
     columns = scorer.score(images, [t for _, t in pairs])
     out = args.out or args.images / f"scores_{args.scorer}.jsonl"

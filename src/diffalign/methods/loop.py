@@ -7,8 +7,9 @@ already there, so rerunning the same command after an interruption resumes where
 
     run/recipe.json               the resolved recipe
     run/eval/round_<r>/           val benchmark of the model after round r (0 = base): results.json, images
-    run/round_<r>/pool/           candidates (see pool.py)
+    run/round_<r>/pool/           candidates with one score column per recipe scorer (see pool.py)
     run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning
+    run/round_<r>/selection.json  how many candidates and prompts the selector accepted
     run/round_<r>/train_state.pt  resumable trainer state
     run/round_<r>/adapter/        the adapter after round r, diffusers LoRA format
 """
@@ -20,6 +21,7 @@ import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -27,6 +29,7 @@ from ..errors import UserInputError
 from ..evaluation.bench import run_bench
 from ..pool import Pool, PoolRow, row_id
 from ..sampling import encode_prompts, sample
+from ..scorers import make_scorer
 from ..scorers.mi import PointwiseMIHook
 from ..selection import select
 from ..training import (attach_adapter, frozen_conditioning, load_adapter_state, save_adapter, train_adapter,
@@ -37,6 +40,7 @@ from .recipe import Recipe
 
 log = logging.getLogger(__name__)
 ROUND_SEED_STRIDE = 1_000_000  # candidate seeds of round r: r * stride + j
+SCORE_BATCH = 64
 
 
 def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round_index: int) -> list[PoolRow]:
@@ -60,6 +64,27 @@ def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round
                         scores=dict(smp.scores)) for (i, s), smp in zip(batch, samples)]
         pool.append(rows, [smp.image for smp in samples], torch.stack([smp.latent for smp in samples]))
     return pool.rows()
+
+
+def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRow]:
+    """Fill each recipe scorer's columns that no sampling hook filled, saving after every batch (resumable)."""
+    for name in recipe.scorers:
+        todo = [r for r in pool.rows() if name not in r.scores]
+        if not todo:
+            continue
+        scorer = make_scorer(name, pipe, cache_dir=cache_dir, **recipe.scorer_options.get(name, {}))
+        for start in tqdm(range(0, len(todo), SCORE_BATCH), desc=f"score {name}", total=-(-len(todo) // SCORE_BATCH)):
+            batch = todo[start : start + SCORE_BATCH]
+            columns = scorer.score(np.stack([pool.image(r) for r in batch]), [r.prompt for r in batch])
+            pool.set_scores({r.id: {k: float(v[i]) for k, v in columns.items()} for i, r in enumerate(batch)})
+    return pool.rows()
+
+
+def selection_summary(rows: list[PoolRow], chosen: list[PoolRow]) -> dict:
+    prompts = {r.prompt for r in rows}
+    accepted = {c.prompt for c in chosen}
+    return {"candidates": len(rows), "selected": len(chosen), "prompts": len(prompts),
+            "prompts_with_selection": len(accepted), "acceptance_rate": len(chosen) / max(len(rows), 1)}
 
 
 def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], folder: Path) -> dict:
@@ -92,14 +117,19 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             load_adapter_state(pipe, torch.load(done, weights_only=False))
         else:
             pool = Pool(folder / "pool")
-            rows = generate_pool(pipe, recipe, prompts, pool, r)
+            generate_pool(pipe, recipe, prompts, pool, r)
+            rows = score_pool(pipe, recipe, pool, run)
             chosen = select(rows, recipe.selector)
+            summary = selection_summary(rows, chosen)
+            (folder / "selection.json").write_text(json.dumps(summary, indent=1))
             if not chosen:
                 raise UserInputError(f"round {r}: no candidate passed the selector {recipe.selector.kind}; "
-                                     f"the pool in {pool.root} is kept — loosen the selector and rerun")
+                                     f"the scored pool in {pool.root} is kept — loosen the selector (or set "
+                                     f"selector.fallback_top_k) and rerun")
             (folder / "selected.jsonl").write_text("".join(json.dumps({"id": c.id, "prompt": c.prompt,
                                                                        "scores": c.scores}) + "\n" for c in chosen))
-            log.info("round %d: %d of %d candidates selected", r, len(chosen), len(rows))
+            log.info("round %d: %d of %d candidates selected (%d of %d prompts)", r, len(chosen), len(rows),
+                     summary["prompts_with_selection"], summary["prompts"])
             if recipe.adapter.text_encoder:
                 conditioning = trained_conditioning(pipe, [c.prompt for c in chosen])
             else:

@@ -35,6 +35,7 @@ class Recipe:
     sampler: SamplerConfig = SamplerConfig()
     mi: MIConfig = MIConfig()
     eval: EvalConfig = EvalConfig()
+    scorer_options: dict[str, dict] = field(default_factory=dict)  # [scorer_options.<name>] tables
 
 
 _SECTIONS = {"selector": SelectorConfig, "adapter": AdapterConfig, "train": TrainConfig, "sampler": SamplerConfig,

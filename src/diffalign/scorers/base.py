@@ -35,5 +35,7 @@ def scorer_factory(name: str) -> Callable[..., Scorer]:
     return REGISTRY[name]
 
 
-def make_scorer(name: str, pipe=None, **options) -> Scorer:
-    return scorer_factory(name)(pipe=pipe, **options)
+def make_scorer(name: str, pipe=None, cache_dir=None, **options) -> Scorer:
+    """Factories take the pipeline (None unless needs_model), a folder where the scorer may keep caches
+    (e.g. generated questions; None: no cache) and the scorer's own options from the recipe."""
+    return scorer_factory(name)(pipe=pipe, cache_dir=cache_dir, **options)

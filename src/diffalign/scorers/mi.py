@@ -116,7 +116,7 @@ class MIScorer:
     higher_is_better = True
     needs_model = True
 
-    def __init__(self, pipe, config: MIConfig = MIConfig(), n_timesteps: int = 32, seed: int = 0):
+    def __init__(self, pipe, config: MIConfig = MIConfig(), n_timesteps: int = 32, seed: int = 0, cache_dir=None):
         if pipe is None:
             raise UserInputError("the mi scorer needs the model: pass --model")
         self.pipe, self.config, self.n_timesteps, self.seed = pipe, config, n_timesteps, seed

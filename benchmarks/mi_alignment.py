@@ -1,7 +1,10 @@
 """Point-wise MI as an alignment measure: Kendall tau, within each prompt's candidates, between MI
-(filled in during sampling) and the reference evaluator's score, averaged over prompts; prints JSON.
+and the reference evaluator's score, averaged over prompts; prints JSON.
 
-    python benchmarks/mi_alignment.py [--model builtin] [--per-category 10] [--candidates 16]
+MI two ways: filled in during sampling (the trajectory estimate MI-Tune uses, four kappa / cut-off
+variants) and, with --image-mi N, re-estimated on the finished image (N stratified timesteps).
+
+    python benchmarks/mi_alignment.py [--model builtin] [--per-category 10] [--candidates 16] [--image-mi 16]
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import time
 import numpy as np
 from scipy.stats import kendalltau
 
+from diffalign.cli.common import default_guidance
 from diffalign.evaluation.bench import score_images
 from diffalign.models import load_pipeline
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.scorers.mi import MIConfig, PointwiseMIHook
+from diffalign.scorers.mi import MIConfig, MIScorer, PointwiseMIHook
 from diffalign.world.prompts import shipped_prompts
 
 
@@ -27,6 +31,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--scheduler", default=None)
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's")
+    parser.add_argument("--image-mi", type=int, default=0, help="also MI of the final images with N timesteps")
     args = parser.parse_args()
     t0 = time.perf_counter()
     pipe = load_pipeline(args.model)
@@ -43,11 +49,19 @@ def main() -> None:
         hook = PointwiseMIHook(pipe.scheduler, cfg)
         hook.name = name
         hooks.append(hook)
-    samples = sample(pipe, [p.text for p in expanded], seeds, SamplerConfig(steps=args.steps, scheduler=args.scheduler),
-                     tuple(hooks))
+    guidance = args.guidance or default_guidance(args.model)
+    samples = sample(pipe, [p.text for p in expanded], seeds,
+                     SamplerConfig(steps=args.steps, scheduler=args.scheduler, guidance=guidance), tuple(hooks))
     rows = score_images(expanded, [s.image for s in samples], seeds)
+    names = list(variants)
+    if args.image_mi:
+        images = np.stack([s.image for s in samples])
+        image_mi = MIScorer(pipe, n_timesteps=args.image_mi).score(images, [p.text for p in expanded])["mi"]
+        for s, value in zip(samples, image_mi):
+            s.scores["image_mi"] = float(value)
+        names.append("image_mi")
     result = {}
-    for name in variants:
+    for name in names:
         taus, per_category = [], {}
         for i, p in enumerate(prompts):
             block = slice(i * args.candidates, (i + 1) * args.candidates)
@@ -60,7 +74,7 @@ def main() -> None:
         result[name] = {"mean_tau": round(float(np.mean(taus)), 4) if taus else None, "prompts_with_ties_only": len(prompts) - len(taus),
                         "per_category": {c: round(float(np.mean(v)), 4) for c, v in per_category.items()}}
     print(json.dumps({"model": args.model, "prompts": len(prompts), "candidates": args.candidates,
-                      "steps": args.steps, "kendall_tau_mi_vs_reference": result,
+                      "steps": args.steps, "guidance": guidance, "kendall_tau_mi_vs_reference": result,
                       "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
 
 

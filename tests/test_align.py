@@ -37,8 +37,15 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
         assert json.loads((run / "eval" / f"round_{r}" / "results.json").read_text())["categories"].keys() == \
             {"color", "numeracy"}
     html = (run / "report.html").read_text()
-    assert "curves.png" in html and "round_1_mi_hist.png" in html and (run / "report" / "curves.png").exists()
+    assert "curves.png" in html and "round_1_scores_hist.png" in html and (run / "report" / "curves.png").exists()
+    assert "Selection per round" in html
+    assert json.loads((run / "round_2" / "selection.json").read_text())["selected"] == 2
     assert "R=2" in capsys.readouterr().out
+    assert main(["compare", str(run), "--out", str(tmp_path / "cmp")]) == 0
+    compared = json.loads((tmp_path / "cmp" / "compare.json").read_text())[0]
+    assert compared["unet_evals"] == 2 * 6 * 3 * 2  # rounds x candidates x steps x (cond + uncond)
+    assert compared["rounds"] == 2 and (tmp_path / "cmp" / "compare.png").exists()
+    assert main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp2")]) == 2  # not a finished run
 
 
 def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path, monkeypatch):

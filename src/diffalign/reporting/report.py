@@ -20,7 +20,7 @@ from .grid import save_grid  # noqa: E402
 PROMPTS_PER_CATEGORY = 3
 
 
-def _load_evals(run: Path) -> list[dict]:
+def load_evals(run: Path) -> list[dict]:
     evals = []
     while (run / "eval" / f"round_{len(evals)}" / "results.json").exists():
         evals.append(json.loads((run / "eval" / f"round_{len(evals)}" / "results.json").read_text()))
@@ -57,54 +57,74 @@ def _before_after(run: Path, evals: list[dict], out: Path) -> list[tuple[str, st
     return figures
 
 
-def _pool_figures(run: Path, out: Path, score: str = "mi") -> list[tuple[str, str]]:
+def _histograms(rows: list, chosen: set[str], scores: list[str], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(scores), figsize=(4 * len(scores), 3), squeeze=False)
+    for ax, score in zip(axes[0], scores):
+        ax.hist([r.scores[score] for r in rows], bins=40, color="#999", label="all candidates")
+        ax.hist([r.scores[score] for r in rows if r.id in chosen], bins=40, color="#d62", alpha=0.8, label="selected")
+        ax.set_xlabel(score)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pool_figures(run: Path, out: Path, scores: list[str]) -> list[tuple[str, str]]:
+    """Per round: the distribution of each score with the selected candidates marked, and for a few
+    prompts the selected sample beside rejected ones."""
     figures = []
     for folder in sorted(run.glob("round_*")):
         pool, selected_file = Pool(folder / "pool"), folder / "selected.jsonl"
         rows = pool.rows()
-        if not rows or not selected_file.exists() or score not in rows[0].scores:
+        shown_scores = [s for s in scores if rows and s in rows[0].scores]
+        if not shown_scores or not selected_file.exists():
             continue
         chosen = {json.loads(line)["id"] for line in selected_file.read_text().splitlines()}
-        fig, ax = plt.subplots(figsize=(6, 3))
-        values = np.array([r.scores[score] for r in rows])
-        ax.hist(values, bins=50, color="#999", label="all candidates")
-        ax.hist([r.scores[score] for r in rows if r.id in chosen], bins=50, color="#d62", alpha=0.8, label="selected")
-        ax.set_xlabel(f"{score} (nats)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"{folder.name}_{score}_hist.png"
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        figures.append((name, f"{folder.name}: distribution of {score} over the pool"))
+        name = f"{folder.name}_scores_hist.png"
+        _histograms(rows, chosen, shown_scores, out / name)
+        figures.append((name, f"{folder.name}: distribution of {', '.join(shown_scores)} over the pool"))
         by_prompt: dict[str, list] = {}
         for r in rows:
             by_prompt.setdefault(r.prompt, []).append(r)
         shown = list(by_prompt)[:: max(1, len(by_prompt) // 6)][:6]
+        key = shown_scores[0]
         images = []
         for prompt in shown:
-            ordered = sorted(by_prompt[prompt], key=lambda r: (r.id not in chosen, -r.scores[score]))[:8]
+            ordered = sorted(by_prompt[prompt], key=lambda r: (r.id not in chosen, -r.scores[key]))[:8]
             images.extend(pool.image(r) for r in ordered)
         name = f"{folder.name}_selected_vs_rejected.png"
         save_grid(images, columns=8, path=out / name, scale=2)
-        figures.append((name, f"{folder.name}: per row one prompt, the selected sample first, then others by {score} "
-                              "(highest first): " + "; ".join(shown)))
+        figures.append((name, f"{folder.name}: per row one prompt, the selected sample first (if any), then others "
+                              f"by {key} (highest first): " + "; ".join(shown)))
     return figures
+
+
+def _selection_table(run: Path) -> str:
+    lines = [f"{'round':<8}{'selected':>10}{'of':>8}{'prompts kept':>14}{'acceptance':>12}"]
+    for path in sorted(run.glob("round_*/selection.json")):
+        s = json.loads(path.read_text())
+        lines.append(f"{path.parent.name:<8}{s['selected']:>10}{s['candidates']:>8}"
+                     f"{s['prompts_with_selection']:>8} / {s['prompts']:<4}{100 * s['acceptance_rate']:>11.1f}%")
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def write_report(run: Path) -> Path:
     out = run / "report"
     out.mkdir(parents=True, exist_ok=True)
-    evals = _load_evals(run)
+    evals = load_evals(run)
     figures = []
     if len(evals) > 1:
         _curves(evals, out / "curves.png")
         figures.append(("curves.png", "val score per category across rounds"))
         figures += _before_after(run, evals, out)
-    figures += _pool_figures(run, out)
     recipe = (run / "recipe.json").read_text() if (run / "recipe.json").exists() else "{}"
+    figures += _pool_figures(run, out, json.loads(recipe).get("scorers", ["mi"]))
     body = [f"<h1>diffalign run: {html.escape(run.name)}</h1>",
             "<h2>Val scores (reference evaluator, %)</h2>",
             f"<pre>{html.escape(before_after_table(evals))}</pre>" if evals else "<p>no evaluation yet</p>"]
+    selection = _selection_table(run)
+    if selection:
+        body.append(f"<h2>Selection per round</h2><pre>{html.escape(selection)}</pre>")
     for name, caption in figures:
         body.append(f"<figure><img src='report/{name}'><figcaption>{html.escape(caption)}</figcaption></figure>")
     body.append(f"<h2>Recipe</h2><pre>{html.escape(recipe)}</pre>")

@@ -1,0 +1,82 @@
+"""Recipes side by side: per-category gain over the base model, at the sampling compute each one spent."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..errors import UserInputError  # noqa: E402
+from .report import load_evals  # noqa: E402
+
+
+def sampling_compute(run: Path) -> int:
+    """UNet evaluations spent generating candidates: prompts x candidates x steps x (2 with CFG), summed over rounds."""
+    recipe = json.loads((run / "recipe.json").read_text())
+    per_image = recipe["sampler"]["steps"] * (2 if recipe["sampler"]["guidance"] > 1 else 1)
+    pools = [len((f / "pool" / "rows.jsonl").read_text().splitlines()) for f in sorted(run.glob("round_*"))
+             if (f / "pool" / "rows.jsonl").exists()]
+    return per_image * sum(pools)
+
+
+def summarise_run(run: Path) -> dict:
+    evals = load_evals(run)
+    if len(evals) < 2:
+        raise UserInputError(f"{run} has no finished round with a val benchmark: run `diffalign align --out {run}` first")
+    base, last = evals[0], evals[-1]
+    formed = [sum(e["well_formed"].values()) / len(e["well_formed"]) for e in (base, last)]
+    return {"run": str(run), "recipe": json.loads((run / "recipe.json").read_text())["name"], "rounds": len(evals) - 1,
+            "unet_evals": sampling_compute(run), "base": base["categories"] | {"mean": base["mean"]},
+            "delta": {c: last["categories"][c] - base["categories"][c] for c in base["categories"]}
+            | {"mean": last["mean"] - base["mean"]},
+            "well_formed": {"base": formed[0], "after": formed[1]}}
+
+
+def comparison_table(rows: list[dict]) -> str:
+    columns = list(rows[0]["delta"])
+    lines = [f"{'run':<18}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns) + f"{'formed':>14}"]
+    for r in rows:
+        name = f"{r['recipe']} R={r['rounds']}"
+        formed = f"{100 * r['well_formed']['base']:.0f}->{100 * r['well_formed']['after']:.0f}"
+        lines.append(f"{name:<18}{r['unet_evals']:>11}" + "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
+                     + f"{formed:>14}")
+    return "\n".join(lines)
+
+
+def _bars(rows: list[dict], path: Path) -> None:
+    columns = list(rows[0]["delta"])
+    x = np.arange(len(columns))
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for i, r in enumerate(rows):
+        ax.bar(x + i * width, [100 * r["delta"][c] for c in columns], width, label=f"{r['recipe']} R={r['rounds']}")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x + width * (len(rows) - 1) / 2, columns)
+    ax.set_ylabel("gain over base (points)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_comparison(rows: list[dict], out: Path) -> Path:
+    """compare.html + compare.png + compare.json in `out`, from summarise_run of finished align runs."""
+    out.mkdir(parents=True, exist_ok=True)
+    _bars(rows, out / "compare.png")
+    (out / "compare.json").write_text(json.dumps(rows, indent=1))
+    table = comparison_table(rows)
+    page = out / "compare.html"
+    page.write_text("<!doctype html><meta charset='utf-8'><title>diffalign: recipes compared</title>"
+                    "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}</style>"
+                    "<h1>Recipes compared</h1><p>Gain on the val prompts over each run's base model, points of the "
+                    "reference evaluator; UNet evals = candidate sampling compute.</p>"
+                    f"<pre>{html.escape(table)}</pre><img src='compare.png'>"
+                    + "".join(f"<p><a href='{html.escape(str(Path(r['run']).resolve() / 'report.html'))}'>"
+                              f"{html.escape(r['run'])} report</a></p>" for r in rows))
+    return page

@@ -1,0 +1,80 @@
+"""Training data of the built-in VQA model: renders with yes/no questions answered from their scenes.
+
+Questions are the grammar questions of the scene's own prompt (all "yes") and of prompts one change
+away from it (perturb.one_change_variants and a swapped-binding hard negative), answered from the
+placed objects; a question whose parent is "no" is not kept (DSG never asks it). Half the renders go
+through the built-in VAE (encode, sample, decode) so they look like generated images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..io import load_tensors, save_tensors
+from ..questions import QuestionGenerator
+from ..world.perturb import one_change_variants
+from ..world.render import render_prompt
+from ..world.spec import PromptSpec
+from .data import SceneStream, hard_negative, to_tensor
+from .scene_answers import SceneObject, answer
+
+
+def scene_questions(spec: PromptSpec, objects: list[SceneObject], generator: QuestionGenerator,
+                    rng: np.random.Generator) -> list[tuple[str, str, bool]]:
+    """(question, kind, answer) of the scene's prompt and its one-change neighbours, each question once."""
+    specs = [spec, *(v for _, v in one_change_variants(spec, rng)), hard_negative(spec, rng)]
+    out: dict[str, tuple[str, bool]] = {}
+    for s in specs:
+        answers: dict[int, bool | None] = {}
+        for q in generator.generate(s.text()).questions:
+            a = answer(q, objects) if all(answers.get(p) for p in q.parents) else None
+            answers[q.id] = a
+            if a is not None:
+                out.setdefault(q.text, (q.kind, a))
+    return [(text, kind, a) for text, (kind, a) in out.items()]
+
+
+def build_vqa_cache(path: Path, vae, n: int, seed: int, generator: QuestionGenerator, chunk: int = 512) -> Path:
+    """n renders (uint8) and their questions, chunk by chunk (resumable); every other chunk is VAE-decoded."""
+    if path.exists():
+        return path
+    parts = path.parent / "vqa_parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    for k in tqdm(range(n // chunk), desc="render vqa data", mininterval=10):
+        part = parts / f"{k:04d}.safetensors"
+        if part.exists():
+            continue
+        stream = SceneStream(seed * 100_003 + k, textured=k % 4 == 1)
+        images, questions = [], []
+        for _ in range(chunk):
+            spec = stream.spec()
+            image, placed = render_prompt(spec, int(stream.rng.integers(2**31)))
+            images.append(image)
+            questions.append(scene_questions(spec, [SceneObject.from_placed(o) for o in placed], generator,
+                                             stream.rng))
+        x = torch.from_numpy(np.stack(images))
+        if k % 2 == 0:
+            x = vae_round_trip(vae, x, torch.Generator().manual_seed(k))
+        save_tensors({"images": x}, part, metadata={"questions": json.dumps(questions)})
+    images, questions = [], []
+    for k in range(n // chunk):
+        tensors, qs = load_tensors(parts / f"{k:04d}.safetensors", "questions")
+        images.append(tensors["images"])
+        questions.extend(qs)
+    save_tensors({"images": torch.cat(images)}, path, metadata={"questions": json.dumps(questions)})
+    return path
+
+
+@torch.no_grad()
+def vae_round_trip(vae, images: torch.Tensor, gen: torch.Generator, batch: int = 64) -> torch.Tensor:
+    out = []
+    for s in range(0, len(images), batch):
+        dist = vae.encode(to_tensor(images[s : s + batch].numpy())).latent_dist
+        x = vae.decode(dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen)).sample
+        out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1))
+    return torch.cat(out)

@@ -84,6 +84,7 @@ def _aesthetics_data(path: Path, clip, n: int, seed: int, draws: int = 4) -> Pat
     """CLIP embeddings of n renders (half VAE-decoded), each clean and `draws - 1` times degraded, with targets."""
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     stream = SceneStream(seed, textured=False)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)

@@ -4,7 +4,7 @@ The head has the layout of LAION's improved aesthetic predictor (Linear(d,1024)-
 Linear(1024,128)-Dropout-Linear(128,64)-Dropout-Linear(64,16)-Linear(16,1), state-dict keys
 `layers.N.*`), which predicts a 1-10 rating. The score column is that rating / 10, clipped to
 [0, 1], so DreamSync's threshold 0.6 means a rating of 6.
-- model="builtin": the head trained on the built-in CLIP (builtin/shapes-ldm/clip, frozen) to rate
+- model="builtin": the head (with ReLUs) trained on the built-in CLIP (builtin/shapes-ldm/clip, frozen) to rate
   clean renders 9 and renders degraded by blur, noise or broken shapes down to 1 with severity.
 - model=<weights file> (.safetensors, .pth or .pt) with clip=<CLIP hub id or path>, e.g. LAION's
   sac+logos+ava1-l14-linearMSE.pth with openai/clip-vit-large-patch14 (the default clip).
@@ -27,13 +27,23 @@ LAION_CLIP = "openai/clip-vit-large-patch14"
 
 
 class AestheticMLP(nn.Module):
-    def __init__(self, dim: int):
+    """LAION's layout. LAION's has no activations (it is linear in the embedding); relu=True puts a ReLU
+    after every hidden Linear (same weights, same keys), which the built-in head needs to separate
+    degradations in the small built-in CLIP's embedding."""
+
+    def __init__(self, dim: int, relu: bool = False):
         super().__init__()
+        self.relu = relu
         self.layers = nn.Sequential(nn.Linear(dim, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2),
                                     nn.Linear(128, 64), nn.Dropout(0.1), nn.Linear(64, 16), nn.Linear(16, 1))
 
     def forward(self, embeds: torch.Tensor) -> torch.Tensor:
-        return self.layers(embeds).squeeze(-1)
+        x = embeds
+        for k, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.relu and isinstance(layer, nn.Linear) and k < len(self.layers) - 1:
+                x = F.relu(x)
+        return x.squeeze(-1)
 
 
 def clip_embeddings(clip, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -42,7 +52,7 @@ def clip_embeddings(clip, pixel_values: torch.Tensor) -> torch.Tensor:
         return F.normalize(clip.get_image_features(pixel_values=pixel_values).pooler_output.float(), dim=-1)
 
 
-def load_head(path: Path) -> AestheticMLP:
+def load_head(path: Path, relu: bool = False) -> AestheticMLP:
     """An AestheticMLP from a safetensors or torch file holding its state dict (input size read from it)."""
     path = Path(path)
     if not path.is_file():
@@ -55,7 +65,7 @@ def load_head(path: Path) -> AestheticMLP:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state)
-        head = AestheticMLP(state["layers.0.weight"].shape[1])
+        head = AestheticMLP(state["layers.0.weight"].shape[1], relu)
         head.load_state_dict(state)
     except Exception as err:  # any unreadable or mismatched file is the user's to fix
         raise UserInputError(f"{path} is not a LAION-style aesthetic MLP ({str(err).splitlines()[0]})") from None
@@ -80,7 +90,7 @@ class AestheticsScorer:
             if clip is not None:
                 raise UserInputError("the built-in aesthetics head works only with the built-in CLIP: drop clip")
             source, self.processor = str(BUILTIN_MODEL_DIR / "clip"), None
-            self.head = load_head(BUILTIN_SCORER_DIR / "aesthetics" / "model.safetensors")
+            self.head = load_head(BUILTIN_SCORER_DIR / "aesthetics" / "model.safetensors", relu=True)
         else:
             self.head = load_head(Path(model).expanduser())
             source = resolve_pretrained(clip or LAION_CLIP, "CLIP model")

@@ -1,10 +1,13 @@
-"""The built-in yes/no VQA model: a small CNN over the image, FiLM-conditioned on the question.
+"""The built-in yes/no VQA model: the built-in CLIP's image tower (frozen) read by a FiLM network.
 
-Why not a tiny BLIP: a transformer VQA model needs far more steps than a 2-core CPU gives to learn
-counting and relations from scratch. FiLM (Perez et al. 2018, the classic CLEVR model) learns this
-kind of world in minutes: a GRU reads the question word by word and sets a per-channel scale and
-shift in every residual block of the image network; coordinate channels give positions for relations.
-Images are 64x64 shapes-world renders; the output is the logit of "yes".
+Why this shape: a VQA model trained from pixels (a tiny BLIP, or a CNN) needs far more steps than a
+2-core CPU gives to learn colours, shapes, counts and relations. The built-in CLIP's vision tower
+already tells them apart (it was trained with swapped-binding hard negatives), so its 8x8 grid of
+patch features (two layers, concatenated) is kept frozen, as BLIP keeps a ViT, and features of the
+training images are computed once. On top, FiLM (Perez et al. 2018, the classic CLEVR model): a GRU
+reads the question word by word and sets a per-channel scale and shift in every residual conv block
+over the grid; coordinate channels give positions for relations. Output: the logit of "yes".
+The tower is saved with the model (vision/), so retraining the built-in CLIP does not change it.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ PAD, UNK = "<pad>", "<unk>"
 class ShapesVQAConfig:
     vocab: tuple[str, ...] = (PAD, UNK, *dict.fromkeys((*words(), *QUESTION_WORDS)))
     max_words: int = 16
+    layers: tuple[int, ...] = (2, 4)  # hidden states of the vision tower that are read (0 = patch embeddings)
     embed: int = 32
     question: int = 64  # GRU state
-    channels: int = 32
-    blocks: int = 4
+    channels: int = 64
+    blocks: int = 3
     head: int = 128
 
 
@@ -59,19 +63,21 @@ class _FiLMBlock(nn.Module):
 
 
 class ShapesVQA(nn.Module):
-    def __init__(self, config: ShapesVQAConfig = ShapesVQAConfig()):
+    def __init__(self, vision, config: ShapesVQAConfig = ShapesVQAConfig()):
         super().__init__()
         self.config = config
+        self.vision = vision.eval().requires_grad_(False)  # a transformers CLIPVisionModel
         c = config.channels
         self.index = {w: i for i, w in enumerate(config.vocab)}
         self.embed = nn.Embedding(len(config.vocab), config.embed, padding_idx=0)
         self.gru = nn.GRU(config.embed, config.question, batch_first=True)
         self.film = nn.Linear(config.question, 2 * c * config.blocks)
-        self.stem = nn.Sequential(nn.Conv2d(5, c, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU())  # 64 -> 16
+        width = vision.config.hidden_size * len(config.layers)
+        self.grid = vision.config.image_size // vision.config.patch_size
+        self.stem = nn.Sequential(nn.Conv2d(width + 2, c, 1), nn.ReLU())
         self.blocks = nn.ModuleList(_FiLMBlock(c) for _ in range(config.blocks))
         self.reduce = nn.Conv2d(c + 2, 16, 1)
-        self.classify = nn.Sequential(nn.Linear(16 * 8 * 8 + config.question, config.head), nn.ReLU(),
+        self.classify = nn.Sequential(nn.Linear(16 * self.grid**2 + config.question, config.head), nn.ReLU(),
                                       nn.Linear(config.head, 1))
 
     def tokenize(self, questions: list[str]) -> torch.Tensor:
@@ -83,16 +89,23 @@ class ShapesVQA(nn.Module):
             ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
         return ids
 
-    def forward(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """images: N x 3 x 64 x 64 in [-1, 1]; ids: N x max_words -> N logits of 'yes'."""
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """N x 3 x 64 x 64 images in [-1, 1] -> N x width x grid x grid patch features of the frozen tower."""
+        hidden = self.vision(pixel_values=images, output_hidden_states=True).hidden_states
+        x = torch.cat([hidden[k][:, 1:] for k in self.config.layers], -1)  # drop the class token
+        return x.transpose(1, 2).reshape(len(images), -1, self.grid, self.grid)
+
+    def forward(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """features (from `features`) and word ids (from `tokenize`) -> N logits of 'yes'."""
         lengths = (ids != 0).sum(1).clamp(min=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths, batch_first=True, enforce_sorted=False)
         q = self.gru(packed)[1][0]
         film = self.film(q).view(len(ids), self.config.blocks, 2, self.config.channels)
-        x = self.stem(_coords(images))
+        x = self.stem(_coords(features))
         for k, block in enumerate(self.blocks):
             x = block(x, film[:, k, 0], film[:, k, 1])
-        x = F.max_pool2d(F.relu(self.reduce(_coords(x))), 2).flatten(1)
+        x = F.relu(self.reduce(_coords(x))).flatten(1)
         return self.classify(torch.cat([x, q], 1)).squeeze(1)
 
     @torch.no_grad()
@@ -102,18 +115,28 @@ class ShapesVQA(nn.Module):
 
         out = []
         for s in range(0, len(questions), batch_size):
-            logits = self(to_tensor(images[s : s + batch_size]), self.tokenize(questions[s : s + batch_size]))
+            features = self.features(to_tensor(images[s : s + batch_size]))
+            logits = self(features, self.tokenize(questions[s : s + batch_size]))
             out.append(torch.sigmoid(logits).numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def save(self, directory: Path) -> None:
+        """config.json + model.safetensors (the FiLM network) and vision/ (the tower, save_pretrained)."""
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "config.json").write_text(json.dumps(asdict(self.config), indent=1) + "\n")
-        save_tensors(dict(self.state_dict()), directory / "model.safetensors")
+        head = {k: v for k, v in self.state_dict().items() if not k.startswith("vision.")}
+        save_tensors(head, directory / "model.safetensors")
+        self.vision.save_pretrained(directory / "vision")
 
     @classmethod
     def load(cls, directory: Path) -> ShapesVQA:
-        data = json.loads((Path(directory) / "config.json").read_text())
-        model = cls(ShapesVQAConfig(**{**data, "vocab": tuple(data["vocab"])}))
-        model.load_state_dict(load_file(Path(directory) / "model.safetensors"))
+        from transformers import CLIPVisionModel
+
+        directory = Path(directory)
+        data = json.loads((directory / "config.json").read_text())
+        config = ShapesVQAConfig(**{**data, "vocab": tuple(data["vocab"]), "layers": tuple(data["layers"])})
+        model = cls(CLIPVisionModel.from_pretrained(directory / "vision"), config)
+        missing, unexpected = model.load_state_dict(load_file(directory / "model.safetensors"), strict=False)
+        if unexpected or any(not k.startswith("vision.") for k in missing):
+            raise ValueError(f"{directory} does not hold a ShapesVQA model of this config")
         return model.eval()

@@ -6,7 +6,9 @@ already tells them apart (it was trained with swapped-binding hard negatives), s
 patch features (two layers, concatenated) is kept frozen, as BLIP keeps a ViT, and features of the
 training images are computed once. On top, FiLM (Perez et al. 2018, the classic CLEVR model): a GRU
 reads the question word by word and sets a per-channel scale and shift in every residual conv block
-over the grid; coordinate channels give positions for relations. Output: the logit of "yes".
+over the grid; coordinate channels give positions for relations; max and mean pooling over the grid
+make the answer independent of where an object is (a flattened grid learned far slower). Output:
+the logit of "yes".
 The tower is saved with the model (vision/), so retraining the built-in CLIP does not change it.
 """
 
@@ -76,8 +78,8 @@ class ShapesVQA(nn.Module):
         self.grid = vision.config.image_size // vision.config.patch_size
         self.stem = nn.Sequential(nn.Conv2d(width + 2, c, 1), nn.ReLU())
         self.blocks = nn.ModuleList(_FiLMBlock(c) for _ in range(config.blocks))
-        self.reduce = nn.Conv2d(c + 2, 16, 1)
-        self.classify = nn.Sequential(nn.Linear(16 * self.grid**2 + config.question, config.head), nn.ReLU(),
+        self.reduce = nn.Conv2d(c + 2, c, 1)
+        self.classify = nn.Sequential(nn.Linear(2 * c + config.question, config.head), nn.ReLU(),
                                       nn.Linear(config.head, 1))
 
     def tokenize(self, questions: list[str]) -> torch.Tensor:
@@ -105,8 +107,8 @@ class ShapesVQA(nn.Module):
         x = self.stem(_coords(features))
         for k, block in enumerate(self.blocks):
             x = block(x, film[:, k, 0], film[:, k, 1])
-        x = F.relu(self.reduce(_coords(x))).flatten(1)
-        return self.classify(torch.cat([x, q], 1)).squeeze(1)
+        x = F.relu(self.reduce(_coords(x))).flatten(2)  # pooled over the grid: the same object anywhere reads the same
+        return self.classify(torch.cat([x.amax(2), x.mean(2), q], 1)).squeeze(1)
 
     @torch.no_grad()
     def p_yes(self, images: np.ndarray, questions: list[str], batch_size: int = 256) -> np.ndarray:

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from ..io import load_tensors, save_tensors
 from ..questions import GrammarQuestionGenerator
 from ..scorers.aesthetics import AestheticMLP, clip_embeddings
-from ..scorers.shapes_vqa import ShapesVQA
+from ..scorers.shapes_vqa import PARTS, ShapesVQA
 from . import BUILTIN_MODEL_DIR
 from .checkpoint import load_state
 from .data import SceneStream, to_tensor
@@ -29,7 +29,7 @@ from .vqa_data import build_vqa_cache, vae_round_trip
 
 log = logging.getLogger(__name__)
 SCORER_DEFAULTS = {
-    "vqa": dict(steps=6000, batch=128, lr=2e-3),
+    "vqa": dict(steps=2000, batch=128, lr=2e-3),
     "aesthetics": dict(steps=4000, batch=256, lr=1e-3),
 }
 CLEAN_SCORE, WORST_SCORE = 9.0, 1.0  # aesthetics targets on LAION's 1-10 scale: clean renders vs fully degraded
@@ -42,23 +42,22 @@ def _shipped_vae():
 
 
 def train_vqa(cfg: StageConfig, cache_size: int = 12_288) -> Path:
-    from transformers import CLIPVisionModel
-
     torch.manual_seed(cfg.seed)
     cache = build_vqa_cache(cfg.work / "vqa" / "data.safetensors", _shipped_vae(), cache_size, cfg.seed,
                             GrammarQuestionGenerator())
     tensors, questions = load_tensors(cache, "questions")
-    model = ShapesVQA(CLIPVisionModel.from_pretrained(str(BUILTIN_MODEL_DIR / "clip")))
-    features = _vqa_features(cfg.work / "vqa" / "features.safetensors", model, tensors["images"], cfg.seed)
+    images, parts = tensors["images"], tensors["parts"].long()
     pools = [([t for t, _, a in qs if a], [t for t, _, a in qs if not a]) for qs in questions]
-    head = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(head, lr=cfg.lr, weight_decay=1e-4)
+    model = ShapesVQA()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps, warmup=100, floor=0.05))
     start = load_state(cfg.work / "vqa" / "state.pt", model=model, opt=opt, sched=sched)
     rng = np.random.default_rng(cfg.seed + start)
+    gen = torch.Generator().manual_seed(cfg.seed + start)
+    splits = [n + 1 for n in PARTS.values()]
 
     def step(i: int) -> float:
-        idx = rng.integers(0, len(features), cfg.batch)
+        idx = rng.integers(0, len(images), cfg.batch)
         texts, labels = [], []
         for j in idx:  # yes and no equally often
             yes, no = pools[j]
@@ -66,8 +65,13 @@ def train_vqa(cfg: StageConfig, cache_size: int = 12_288) -> Path:
             pool = yes if label else no
             texts.append(pool[int(rng.integers(len(pool)))])
             labels.append(float(label))
-        logits = model(features[idx].float(), model.tokenize(texts))
+        x = to_tensor(images[idx].numpy())
+        x = blur(x, torch.where(torch.rand(len(x), generator=gen) < 0.5, torch.rand(len(x), generator=gen), 0.0))
+        x = add_noise(x, 0.06 * torch.rand(len(x), generator=gen), gen)
+        logits, part_logits = model(x, model.tokenize(texts))
         loss = F.binary_cross_entropy_with_logits(logits, torch.tensor(labels))
+        for k, chunk in enumerate(part_logits.split(splits, 1)):  # the dense part labels of the stem
+            loss = loss + F.cross_entropy(chunk, parts[idx, k]) / len(splits)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -78,21 +82,6 @@ def train_vqa(cfg: StageConfig, cache_size: int = 12_288) -> Path:
     _loop(cfg, "vqa", step, start, {"model": model, "opt": opt, "sched": sched})
     model.eval().save(cfg.work / "vqa" / "final")
     return cfg.work / "vqa" / "final"
-
-
-def _vqa_features(path: Path, model: ShapesVQA, images: torch.Tensor, seed: int, batch: int = 256) -> torch.Tensor:
-    """Frozen-tower features of every cached image, each once randomly blurred and noised (float16, cached)."""
-    if not path.exists():
-        gen = torch.Generator().manual_seed(seed)
-        out = []
-        for s in range(0, len(images), batch):
-            x = to_tensor(images[s : s + batch].numpy())
-            sigma = torch.where(torch.rand(len(x), generator=gen) < 0.5, torch.rand(len(x), generator=gen), 0.0)
-            x = add_noise(blur(x, sigma), 0.06 * torch.rand(len(x), generator=gen), gen)
-            out.append(model.features(x).half())
-            log.info("vqa features: %d / %d images", s + len(x), len(images))
-        save_tensors({"features": torch.cat(out)}, path)
-    return load_file(path)["features"]
 
 
 def _aesthetics_data(path: Path, clip, n: int, seed: int, draws: int = 4) -> Path:

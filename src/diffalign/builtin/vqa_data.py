@@ -18,8 +18,10 @@ from tqdm import tqdm
 from ..io import load_tensors, save_tensors
 from ..questions import QuestionGenerator
 from ..world.perturb import one_change_variants
-from ..world.render import render_prompt
+from ..scorers.shapes_vqa import PARTS
+from ..world.render import PlacedObject, render_prompt, shape_mask
 from ..world.spec import PromptSpec
+from ..world.vocab import COLORS, IMAGE_SIZE, SHAPES, SIZES, TEXTURES
 from .data import SceneStream, hard_negative, to_tensor
 from .scene_answers import SceneObject, answer
 
@@ -39,34 +41,56 @@ def scene_questions(spec: PromptSpec, objects: list[SceneObject], generator: Que
     return [(text, kind, a) for text, (kind, a) in out.items()]
 
 
+GRID = 16  # the VQA stem's grid: one part label per 4x4 pixel cell
+_INDEX = {"shape": SHAPES, "color": COLORS, "texture": TEXTURES, "size": tuple(SIZES)}
+
+
+def part_labels(objects: list[PlacedObject]) -> np.ndarray:
+    """len(PARTS) x GRID x GRID uint8: per cell, 1 + the index of the shape, colour, texture and size of
+    the object drawn at the cell's centre pixel, 0 for background."""
+    full = np.zeros((len(PARTS), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    for o in objects:
+        mask = shape_mask(o.shape, o.side)
+        for k, part in enumerate(PARTS):
+            region = full[k, o.y : o.y + o.side, o.x : o.x + o.side]
+            region[mask] = _INDEX[part].index(getattr(o, part)) + 1
+    step = IMAGE_SIZE // GRID
+    return full[:, step // 2 :: step, step // 2 :: step]
+
+
 def build_vqa_cache(path: Path, vae, n: int, seed: int, generator: QuestionGenerator, chunk: int = 512) -> Path:
-    """n renders (uint8) and their questions, chunk by chunk (resumable); every other chunk is VAE-decoded."""
+    """n renders (uint8), their part labels and questions, chunk by chunk (resumable); every other chunk
+    is VAE-decoded."""
     if path.exists():
         return path
-    parts = path.parent / "vqa_parts"
-    parts.mkdir(parents=True, exist_ok=True)
+    part_dir = path.parent / "vqa_parts"
+    part_dir.mkdir(parents=True, exist_ok=True)
     for k in tqdm(range(n // chunk), desc="render vqa data", mininterval=10):
-        part = parts / f"{k:04d}.safetensors"
+        part = part_dir / f"{k:04d}.safetensors"
         if part.exists():
             continue
         stream = SceneStream(seed * 100_003 + k, textured=k % 4 == 1)
-        images, questions = [], []
+        images, parts, questions = [], [], []
         for _ in range(chunk):
             spec = stream.spec()
             image, placed = render_prompt(spec, int(stream.rng.integers(2**31)))
             images.append(image)
+            parts.append(part_labels(placed))
             questions.append(scene_questions(spec, [SceneObject.from_placed(o) for o in placed], generator,
                                              stream.rng))
         x = torch.from_numpy(np.stack(images))
         if k % 2 == 0:
             x = vae_round_trip(vae, x, torch.Generator().manual_seed(k))
-        save_tensors({"images": x}, part, metadata={"questions": json.dumps(questions)})
-    images, questions = [], []
+        save_tensors({"images": x, "parts": torch.from_numpy(np.stack(parts))}, part,
+                     metadata={"questions": json.dumps(questions)})
+    tensors, questions = {"images": [], "parts": []}, []
     for k in range(n // chunk):
-        tensors, qs = load_tensors(parts / f"{k:04d}.safetensors", "questions")
-        images.append(tensors["images"])
+        read, qs = load_tensors(part_dir / f"{k:04d}.safetensors", "questions")
+        for name in tensors:
+            tensors[name].append(read[name])
         questions.extend(qs)
-    save_tensors({"images": torch.cat(images)}, path, metadata={"questions": json.dumps(questions)})
+    save_tensors({name: torch.cat(v) for name, v in tensors.items()}, path,
+                 metadata={"questions": json.dumps(questions)})
     return path
 
 

@@ -13,6 +13,7 @@ reference answers "no" is skipped, as DSG would. Reported:
 - per_image: correlation of VQA faithfulness with the evaluator's all-questions score.
 
     python benchmarks/vqa_agreement.py [--per-category 20] [--per-prompt 2] [--vqa builtin] [--renders]
+                                       [--images runs/vqa_agreement.npz]  (reused when it exists)
 """
 
 from __future__ import annotations
@@ -82,11 +83,20 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--renders", action="store_true", help="clean renders instead of generated images")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=Path, help="an .npz of the images: written after generating, read if it exists")
     args = parser.parse_args()
     t0 = time.perf_counter()
     prompts = first_per_category(shipped_prompts("val"), args.per_category)
-    images = images_of(prompts, args.per_prompt, args.renders, args.guidance)
+    if args.images and args.images.exists():
+        images = list(np.load(args.images)["images"])
+    else:
+        images = images_of(prompts, args.per_prompt, args.renders, args.guidance)
+        if args.images:
+            args.images.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(args.images, images=np.stack(images))
     t_images = time.perf_counter() - t0
+    if len(images) != len(prompts) * args.per_prompt:
+        raise SystemExit(f"{args.images} holds {len(images)} images, not {len(prompts)} prompts x {args.per_prompt}")
     scorer = VQAScorer(model=args.vqa, questions="grammar")
     generator = GrammarQuestionGenerator()
     rng = np.random.default_rng(args.seed)

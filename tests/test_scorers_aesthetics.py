@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from diffalign.builtin.data import SceneStream, to_tensor
+from diffalign.builtin.data import SceneStream
 from diffalign.builtin.degrade import blur, degrade
 from diffalign.errors import UserInputError
 from diffalign.scorers.aesthetics import AestheticMLP, AestheticsScorer

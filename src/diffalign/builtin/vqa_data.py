@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from ..io import load_tensors, save_tensors
 from ..questions import QuestionGenerator
-from ..world.perturb import one_change_variants
 from ..scorers.shapes_vqa import PARTS
+from ..world.perturb import one_change_variants
 from ..world.render import PlacedObject, render_prompt, shape_mask
 from ..world.spec import PromptSpec
 from ..world.vocab import COLORS, IMAGE_SIZE, SHAPES, SIZES, TEXTURES
@@ -86,8 +86,8 @@ def build_vqa_cache(path: Path, vae, n: int, seed: int, generator: QuestionGener
     tensors, questions = {"images": [], "parts": []}, []
     for k in range(n // chunk):
         read, qs = load_tensors(part_dir / f"{k:04d}.safetensors", "questions")
-        for name in tensors:
-            tensors[name].append(read[name])
+        for name, parts_so_far in tensors.items():
+            parts_so_far.append(read[name])
         questions.extend(qs)
     save_tensors({name: torch.cat(v) for name, v in tensors.items()}, path,
                  metadata={"questions": json.dumps(questions)})

@@ -12,11 +12,14 @@ Linear(1024,128)-Dropout-Linear(128,64)-Dropout-Linear(64,16)-Linear(16,1), stat
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
@@ -59,15 +62,13 @@ def load_head(path: Path, relu: bool = False) -> AestheticMLP:
         raise UserInputError(f"aesthetics weights not found: {path}; give a .safetensors or .pth file")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(path)
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state)
         head = AestheticMLP(state["layers.0.weight"].shape[1], relu)
         head.load_state_dict(state)
-    except Exception as err:  # any unreadable or mismatched file is the user's to fix
+    except (OSError, RuntimeError, ValueError, KeyError, AttributeError, pickle.UnpicklingError, SafetensorError) as err:
         raise UserInputError(f"{path} is not a LAION-style aesthetic MLP ({str(err).splitlines()[0]})") from None
     return head.eval()
 
@@ -107,7 +108,9 @@ class AestheticsScorer:
     def _pixels(self, images: np.ndarray) -> torch.Tensor:
         if self.processor is not None:
             return self.processor(images=list(images), return_tensors="pt").pixel_values
-        from ..builtin.data import to_tensor  # the built-in CLIP was trained on [-1, 1] renders at its own size
+        from ..builtin.data import (
+            to_tensor,  # the built-in CLIP was trained on [-1, 1] renders at its own size
+        )
 
         x = to_tensor(images)
         size = self.clip.config.vision_config.image_size

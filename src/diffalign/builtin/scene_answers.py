@@ -45,26 +45,37 @@ class _Phrase:
         return o.shape == self.shape and all(getattr(o, _CATEGORY[a]) == a for a in self.adjectives)
 
 
-def answer(question: Question, objects: Sequence[SceneObject]) -> bool | None:
-    """The answer the scene gives, or None when the question does not apply (nothing it asks about)."""
-    words = re.findall(r"[a-z]+", question.text.lower())
+def answer(question: Question | str, objects: Sequence[SceneObject]) -> bool | None:
+    """The answer the scene gives, or None when the question does not apply (nothing it asks about)
+    or is not a shapes-world question. A bare string's kind is read from its words."""
+    text = question if isinstance(question, str) else question.text
+    words = re.findall(r"[a-z]+", text.lower())
     phrases, trailing, number, relation = _read(words)
     if not phrases:
-        raise ValueError(f"not a shapes-world question: {question.text!r}")
+        return None
+    kind = question.kind if isinstance(question, Question) else _kind(words, phrases, number, relation)
     found = [[o for o in objects if p.matches(o)] for p in phrases]
-    if question.kind == "entity":
+    if kind == "entity":
         return bool(found[0])
-    if question.kind == "count":
-        return len(found[0]) == number
-    if question.kind == "attribute":
+    if kind == "count":
+        return len(found[0]) == number if number is not None else None
+    if kind == "attribute":
         if not found[0] or not trailing:
             return None
         return all(getattr(o, _CATEGORY[trailing]) == trailing for o in found[0])
-    if question.kind == "relation" and len(phrases) == 2 and relation:
+    if kind == "relation" and len(phrases) == 2 and relation:
         if not found[0] or not found[1]:
             return None
         return any(a is not b and relation_holds(relation, a, b) for a in found[0] for b in found[1])
-    raise ValueError(f"cannot read {question.kind} question {question.text!r}")
+    return None
+
+
+def _kind(words: list[str], phrases: list[_Phrase], number: int | None, relation: str | None) -> str:
+    if number is not None and "exactly" in words:
+        return "count"
+    if relation and len(phrases) == 2:
+        return "relation"
+    return "entity" if words[1:2] == ["there"] else "attribute"
 
 
 def relation_holds(relation: str, a: SceneObject, b: SceneObject) -> bool:

@@ -17,19 +17,19 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ..io import load_tensors, save_tensors
-from ..questions import GrammarQuestionGenerator
 from ..scorers.aesthetics import AestheticMLP, clip_embeddings
-from ..scorers.shapes_vqa import PARTS, ShapesVQA
+from ..scorers.shapes_vqa import ShapesVQA
+from ..world.render import PlacedObject
 from . import BUILTIN_MODEL_DIR
 from .checkpoint import load_state
 from .data import SceneStream, to_tensor
 from .degrade import add_noise, blur, degrade
 from .train import StageConfig, _loop, warmup_cosine
-from .vqa_data import build_vqa_cache, vae_round_trip
+from .vqa_data import build_vqa_cache, parse_labels, vae_round_trip
 
 log = logging.getLogger(__name__)
 SCORER_DEFAULTS = {
-    "vqa": dict(steps=2000, batch=128, lr=2e-3),
+    "vqa": dict(steps=1200, batch=128, lr=2e-3),
     "aesthetics": dict(steps=4000, batch=256, lr=1e-3),
 }
 CLEAN_SCORE, WORST_SCORE = 9.0, 1.0  # aesthetics targets on LAION's 1-10 scale: clean renders vs fully degraded
@@ -43,35 +43,30 @@ def _shipped_vae():
 
 def train_vqa(cfg: StageConfig, cache_size: int = 12_288) -> Path:
     torch.manual_seed(cfg.seed)
-    cache = build_vqa_cache(cfg.work / "vqa" / "data.safetensors", _shipped_vae(), cache_size, cfg.seed,
-                            GrammarQuestionGenerator())
-    tensors, questions = load_tensors(cache, "questions")
-    images, parts = tensors["images"], tensors["parts"].long()
-    pools = [([t for t, _, a in qs if a], [t for t, _, a in qs if not a]) for qs in questions]
+    cache = build_vqa_cache(cfg.work / "vqa" / "data.safetensors", _shipped_vae(), cache_size, cfg.seed)
+    tensors, scenes = load_tensors(cache, "objects")
+    images = tensors["images"]
     model = ShapesVQA()
+    labels = [parse_labels([PlacedObject(**o) for o in objects], model.config.grid) for objects in scenes]
+    parts, centres, offsets = (torch.from_numpy(np.stack(x)) for x in zip(*labels))
+    parts = parts.long()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps, warmup=100, floor=0.05))
     start = load_state(cfg.work / "vqa" / "state.pt", model=model, opt=opt, sched=sched)
     rng = np.random.default_rng(cfg.seed + start)
     gen = torch.Generator().manual_seed(cfg.seed + start)
-    splits = [n + 1 for n in PARTS.values()]
 
     def step(i: int) -> float:
-        idx = rng.integers(0, len(images), cfg.batch)
-        texts, labels = [], []
-        for j in idx:  # yes and no equally often
-            yes, no = pools[j]
-            label = bool(yes) and (not no or rng.random() < 0.5)
-            pool = yes if label else no
-            texts.append(pool[int(rng.integers(len(pool)))])
-            labels.append(float(label))
+        idx = torch.from_numpy(rng.integers(0, len(images), cfg.batch))
         x = to_tensor(images[idx].numpy())
         x = blur(x, torch.where(torch.rand(len(x), generator=gen) < 0.5, torch.rand(len(x), generator=gen), 0.0))
         x = add_noise(x, 0.06 * torch.rand(len(x), generator=gen), gen)
-        logits, part_logits = model(x, model.tokenize(texts))
-        loss = F.binary_cross_entropy_with_logits(logits, torch.tensor(labels))
-        for k, chunk in enumerate(part_logits.split(splits, 1)):  # the dense part labels of the stem
-            loss = loss + F.cross_entropy(chunk, parts[idx, k]) / len(splits)
+        centre, offset, part_logits = model.split(model(x))
+        target = centres[idx]
+        loss = F.binary_cross_entropy_with_logits(centre, target, pos_weight=torch.tensor(20.0))
+        loss = loss + (F.l1_loss(offset, offsets[idx], reduction="none").sum(1) * target).sum() / target.sum()
+        for k, logits in enumerate(part_logits):
+            loss = loss + F.cross_entropy(logits, parts[idx, k])
         opt.zero_grad()
         loss.backward()
         opt.step()

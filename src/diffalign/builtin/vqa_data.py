@@ -1,14 +1,16 @@
-"""Training data of the built-in VQA model: renders with yes/no questions answered from their scenes.
+"""Training and test data of the built-in VQA model, all from the renderer's scenes.
 
-Questions are the grammar questions of the scene's own prompt (all "yes") and of prompts one change
-away from it (perturb.one_change_variants and a swapped-binding hard negative), answered from the
-placed objects; a question whose parent is "no" is not kept (DSG never asks it). Half the renders go
-through the built-in VAE (encode, sample, decode) so they look like generated images.
+The scene parser learns per-cell labels of renders (`parse_labels`); half the renders go through
+the built-in VAE (encode, sample, decode) so they look like generated images. `scene_questions`
+asks a scene the grammar questions of its own prompt (all "yes") and of prompts one change away
+(perturb.one_change_variants and a swapped-binding hard negative), answered from the placed
+objects; a question whose parent is "no" is not kept (DSG never asks it).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from ..scorers.shapes_vqa import PARTS
 from ..world.perturb import one_change_variants
 from ..world.render import PlacedObject, render_prompt, shape_mask
 from ..world.spec import PromptSpec
-from ..world.vocab import COLORS, IMAGE_SIZE, SHAPES, SIZES, TEXTURES
+from ..world.vocab import IMAGE_SIZE
 from .data import SceneStream, hard_negative, to_tensor
 from .scene_answers import SceneObject, answer
 
@@ -41,26 +43,32 @@ def scene_questions(spec: PromptSpec, objects: list[SceneObject], generator: Que
     return [(text, kind, a) for text, (kind, a) in out.items()]
 
 
-GRID = 16  # the VQA stem's grid: one part label per 4x4 pixel cell
-_INDEX = {"shape": SHAPES, "color": COLORS, "texture": TEXTURES, "size": tuple(SIZES)}
-
-
-def part_labels(objects: list[PlacedObject]) -> np.ndarray:
-    """len(PARTS) x GRID x GRID uint8: per cell, 1 + the index of the shape, colour, texture and size of
-    the object drawn at the cell's centre pixel, 0 for background."""
+def parse_labels(objects: list[PlacedObject], grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the scene parser learns, per cell of a grid x grid grid:
+    - parts (len(PARTS) x g x g uint8): 1 + the index of the shape, colour, texture and size of the object
+      drawn at the cell's centre pixel, 0 for background;
+    - centres (g x g float): 1 in the cell holding an object's centre;
+    - offsets (2 x g x g float): where in that cell the centre lies (x, y in cells, -0.5..0.5)."""
     full = np.zeros((len(PARTS), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    centres = np.zeros((grid, grid), np.float32)
+    offsets = np.zeros((2, grid, grid), np.float32)
+    cell = IMAGE_SIZE / grid
     for o in objects:
         mask = shape_mask(o.shape, o.side)
-        for k, part in enumerate(PARTS):
+        for k, (part, values) in enumerate(PARTS.items()):
             region = full[k, o.y : o.y + o.side, o.x : o.x + o.side]
-            region[mask] = _INDEX[part].index(getattr(o, part)) + 1
-    step = IMAGE_SIZE // GRID
-    return full[:, step // 2 :: step, step // 2 :: step]
+            region[mask] = values.index(getattr(o, part)) + 1
+        cx, cy = o.center[0] / cell, o.center[1] / cell
+        x, y = min(int(cx), grid - 1), min(int(cy), grid - 1)
+        centres[y, x] = 1
+        offsets[:, y, x] = cx - x - 0.5, cy - y - 0.5
+    step = IMAGE_SIZE // grid
+    return full[:, step // 2 :: step, step // 2 :: step], centres, offsets
 
 
-def build_vqa_cache(path: Path, vae, n: int, seed: int, generator: QuestionGenerator, chunk: int = 512) -> Path:
-    """n renders (uint8), their part labels and questions, chunk by chunk (resumable); every other chunk
-    is VAE-decoded."""
+def build_vqa_cache(path: Path, vae, n: int, seed: int, chunk: int = 512) -> Path:
+    """n renders (uint8) and their placed objects, chunk by chunk (resumable); every other chunk is
+    VAE-decoded."""
     if path.exists():
         return path
     part_dir = path.parent / "vqa_parts"
@@ -70,27 +78,21 @@ def build_vqa_cache(path: Path, vae, n: int, seed: int, generator: QuestionGener
         if part.exists():
             continue
         stream = SceneStream(seed * 100_003 + k, textured=k % 4 == 1)
-        images, parts, questions = [], [], []
+        images, scenes = [], []
         for _ in range(chunk):
-            spec = stream.spec()
-            image, placed = render_prompt(spec, int(stream.rng.integers(2**31)))
+            image, placed = render_prompt(stream.spec(), int(stream.rng.integers(2**31)))
             images.append(image)
-            parts.append(part_labels(placed))
-            questions.append(scene_questions(spec, [SceneObject.from_placed(o) for o in placed], generator,
-                                             stream.rng))
+            scenes.append([asdict(o) for o in placed])
         x = torch.from_numpy(np.stack(images))
         if k % 2 == 0:
             x = vae_round_trip(vae, x, torch.Generator().manual_seed(k))
-        save_tensors({"images": x, "parts": torch.from_numpy(np.stack(parts))}, part,
-                     metadata={"questions": json.dumps(questions)})
-    tensors, questions = {"images": [], "parts": []}, []
+        save_tensors({"images": x}, part, metadata={"objects": json.dumps(scenes)})
+    images, scenes = [], []
     for k in range(n // chunk):
-        read, qs = load_tensors(part_dir / f"{k:04d}.safetensors", "questions")
-        for name, parts_so_far in tensors.items():
-            parts_so_far.append(read[name])
-        questions.extend(qs)
-    save_tensors({name: torch.cat(v) for name, v in tensors.items()}, path,
-                 metadata={"questions": json.dumps(questions)})
+        read, objects = load_tensors(part_dir / f"{k:04d}.safetensors", "objects")
+        images.append(read["images"])
+        scenes.extend(objects)
+    save_tensors({"images": torch.cat(images)}, path, metadata={"objects": json.dumps(scenes)})
     return path
 
 

@@ -1,19 +1,19 @@
-"""The built-in yes/no VQA model: a small CNN over the image, FiLM-conditioned on the question.
+"""The built-in yes/no VQA model: a learned scene parser plus a question executor (NS-VQA style).
 
-Why this shape: a tiny BLIP needs far more steps than a 2-core CPU gives to learn colours, shapes,
-counts and relations from scratch. FiLM (Perez et al. 2018, the classic CLEVR model): a GRU reads the
-question word by word and sets a per-channel scale and shift in every residual conv block;
-coordinate channels give positions for relations; max and mean pooling over the grid make an answer
-independent of where the object is. Trained on yes/no answers alone it sat at the question prior
-for hundreds of steps, so the unconditioned stem also predicts, for every cell of its 16x16 grid,
-the shape, colour, texture and size of the object there (`parts`, labels from the renderer): that
-dense signal teaches it the world's parts in a few hundred steps. Output: the logit of "yes".
+Why this shape: end-to-end VQA networks (a FiLM CNN from pixels, a FiLM head on the frozen
+built-in CLIP image tower) stayed at the question prior (~60 % right) for the hundreds of steps a
+2-core CPU gives; they need orders of magnitude more. Neuro-symbolic VQA (Yi et al. 2018, on CLEVR)
+splits the job: a CNN learns to parse the image into objects (here: per cell of a 16x16 grid, is an
+object's centre here, where exactly, and the shape, colour, texture and size of what is drawn
+there, all labelled by the renderer), and the question is executed on the parsed objects with the
+world's meaning of each question (builtin.scene_answers, the same code that labels training data).
+Dense labels make the parser learn in minutes. P(yes) is 0.75-1 for a yes and 0-0.25 for a no,
+scaled by the confidence of the least sure object the parser found.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,44 +23,19 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from ..builtin.scene_answers import SceneObject, answer
 from ..io import save_tensors
-from ..world.vocab import COLORS, SHAPES, SIZES, TEXTURES, words
+from ..world.vocab import COLORS, IMAGE_SIZE, SHAPES, SIZES, TEXTURES
 
-QUESTION_WORDS = ("is", "are", "there", "exactly", "the")
-# Per-cell part labels the stem predicts: class 0 is background (or, for texture/size, none).
-PARTS = {"shape": len(SHAPES), "color": len(COLORS), "texture": len(TEXTURES), "size": len(SIZES)}
-PAD, UNK = "<pad>", "<unk>"
+# Per-cell labels the parser predicts: class 0 is background, then 1 + the vocabulary index.
+PARTS = {"shape": SHAPES, "color": COLORS, "texture": TEXTURES, "size": tuple(SIZES)}
 
 
 @dataclass(frozen=True)
 class ShapesVQAConfig:
-    vocab: tuple[str, ...] = (PAD, UNK, *dict.fromkeys((*words(), *QUESTION_WORDS)))
-    max_words: int = 16
-    embed: int = 32
-    question: int = 64  # GRU state
-    channels: int = 32
-    blocks: int = 3
-    head: int = 128
-
-
-def _coords(x: torch.Tensor) -> torch.Tensor:
-    n, _, h, w = x.shape
-    ys = torch.linspace(-1, 1, h, dtype=x.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
-    xs = torch.linspace(-1, 1, w, dtype=x.dtype).view(1, 1, 1, w).expand(n, 1, h, w)
-    return torch.cat([x, xs, ys], 1)
-
-
-class _FiLMBlock(nn.Module):
-    def __init__(self, c: int):
-        super().__init__()
-        self.inp = nn.Conv2d(c + 2, c, 1)
-        self.conv = nn.Conv2d(c, c, 3, padding=1)
-        self.norm = nn.GroupNorm(4, c, affine=False)
-
-    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.inp(_coords(x)))
-        y = self.norm(self.conv(h)) * (1 + gamma[..., None, None]) + beta[..., None, None]
-        return h + F.relu(y)
+    channels: int = 48
+    grid: int = 16  # cells per side: 4x4 pixels each on 64x64 images
+    center_threshold: float = 0.5
 
 
 class ShapesVQA(nn.Module):
@@ -68,52 +43,62 @@ class ShapesVQA(nn.Module):
         super().__init__()
         self.config = config
         c = config.channels
-        self.index = {w: i for i, w in enumerate(config.vocab)}
-        self.embed = nn.Embedding(len(config.vocab), config.embed, padding_idx=0)
-        self.gru = nn.GRU(config.embed, config.question, batch_first=True)
-        self.film = nn.Linear(config.question, 2 * c * config.blocks)
         self.stem = nn.Sequential(nn.Conv2d(5, c, 3, stride=2, padding=1), nn.ReLU(),  # 64 -> 16
                                   nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Conv2d(c, c, 3, padding=1), nn.ReLU())
-        self.parts = nn.Conv2d(c, sum(n + 1 for n in PARTS.values()), 1)
-        self.blocks = nn.ModuleList(_FiLMBlock(c) for _ in range(config.blocks))
-        self.reduce = nn.Conv2d(c + 2, c, 1)
-        self.classify = nn.Sequential(nn.Linear(2 * c + config.question, config.head), nn.ReLU(),
-                                      nn.Linear(config.head, 1))
+                                  nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(c, c, 3, padding=2, dilation=2), nn.ReLU())
+        # per cell: centre logit, centre offset (x, y in cells), part logits
+        self.head = nn.Conv2d(c, 3 + sum(len(v) + 1 for v in PARTS.values()), 1)
 
-    def tokenize(self, questions: list[str]) -> torch.Tensor:
-        """Word ids, padded on the right; words outside the vocabulary read as <unk>."""
-        unk = self.index[UNK]
-        ids = torch.zeros(len(questions), self.config.max_words, dtype=torch.long)
-        for row, q in enumerate(questions):
-            tokens = [self.index.get(w, unk) for w in re.findall(r"[a-z]+", q.lower())][: self.config.max_words]
-            ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        return ids
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """N x 3 x 64 x 64 in [-1, 1] -> N x (3 + parts) x grid x grid logits."""
+        n, _, h, w = images.shape
+        ys = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+        xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+        return self.head(self.stem(torch.cat([images, xs, ys], 1)))
 
-    def forward(self, images: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images: N x 3 x 64 x 64 in [-1, 1]; ids: N x max_words -> N logits of 'yes', and the
-        N x sum(PARTS + 1) x 16 x 16 part logits of the stem (for training)."""
-        lengths = (ids != 0).sum(1).clamp(min=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths, batch_first=True, enforce_sorted=False)
-        q = self.gru(packed)[1][0]
-        film = self.film(q).view(len(ids), self.config.blocks, 2, self.config.channels)
-        x = self.stem(_coords(images))
-        parts = self.parts(x)
-        for k, block in enumerate(self.blocks):
-            x = block(x, film[:, k, 0], film[:, k, 1])
-        x = F.relu(self.reduce(_coords(x))).flatten(2)
-        return self.classify(torch.cat([x.amax(2), x.mean(2), q], 1)).squeeze(1), parts
+    def split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """centre logits (N x g x g), offsets (N x 2 x g x g), part logits per PARTS key."""
+        parts = out[:, 3:].split([len(v) + 1 for v in PARTS.values()], 1)
+        return out[:, 0], out[:, 1:3], list(parts)
 
     @torch.no_grad()
-    def p_yes(self, images: np.ndarray, questions: list[str], batch_size: int = 256) -> np.ndarray:
-        """N uint8 64x64x3 images and N questions -> N probabilities of 'yes'."""
+    def parse(self, images: np.ndarray) -> list[list[tuple[SceneObject, float]]]:
+        """uint8 N x 64 x 64 x 3 -> per image the objects found, each with the parser's confidence."""
         from ..builtin.data import to_tensor
 
-        out = []
+        centre, offset, parts = self.split(self(to_tensor(images)))
+        p = torch.sigmoid(centre)
+        peaks = (p >= self.config.center_threshold) & (p == F.max_pool2d(p[:, None], 3, 1, 1)[:, 0])
+        probs = [F.softmax(x, 1) for x in parts]
+        cell = IMAGE_SIZE / self.config.grid
+        out: list[list[tuple[SceneObject, float]]] = []
+        for i in range(len(images)):
+            found = []
+            for y, x in peaks[i].nonzero().tolist():
+                confidence = float(p[i, y, x])
+                names = []
+                for values, prob in zip(PARTS.values(), probs):
+                    region = prob[i, 1:, max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2].flatten(1).mean(1)
+                    names.append(values[int(region.argmax())])
+                    confidence *= float(region.max() / region.sum())
+                cx, cy = (x + 0.5 + float(offset[i, 0, y, x])) * cell, (y + 0.5 + float(offset[i, 1, y, x])) * cell
+                found.append((SceneObject(*names, cx, cy), confidence))
+            out.append(found)
+        return out
+
+    def p_yes(self, images: np.ndarray, questions: list[str], batch_size: int = 256) -> np.ndarray:
+        """N uint8 64x64x3 images and N questions -> N probabilities of 'yes'."""
+        out = np.zeros(len(questions))
         for s in range(0, len(questions), batch_size):
-            logits, _ = self(to_tensor(images[s : s + batch_size]), self.tokenize(questions[s : s + batch_size]))
-            out.append(torch.sigmoid(logits).numpy())
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+            for k, found in enumerate(self.parse(images[s : s + batch_size])):
+                objects = [o for o, _ in found]
+                yes = answer(questions[s + k], objects)
+                if yes is None:  # about an object that is not there: DSG would not ask it
+                    continue
+                margin = 0.5 * max(min((c for _, c in found), default=1.0), 0.5)
+                out[s + k] = 0.5 + margin if yes else 0.5 - margin
+        return out
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -122,7 +107,6 @@ class ShapesVQA(nn.Module):
 
     @classmethod
     def load(cls, directory: Path) -> ShapesVQA:
-        data = json.loads((Path(directory) / "config.json").read_text())
-        model = cls(ShapesVQAConfig(**{**data, "vocab": tuple(data["vocab"])}))
+        model = cls(ShapesVQAConfig(**json.loads((Path(directory) / "config.json").read_text())))
         model.load_state_dict(load_file(Path(directory) / "model.safetensors"))
         return model.eval()

@@ -9,7 +9,7 @@ from PIL import Image
 
 from diffalign.builtin.data import SceneStream
 from diffalign.builtin.scene_answers import SceneObject, answer
-from diffalign.builtin.vqa_data import part_labels, scene_questions
+from diffalign.builtin.vqa_data import parse_labels, scene_questions
 from diffalign.cli.main import main
 from diffalign.errors import UserInputError
 from diffalign.questions import GrammarQuestionGenerator, Question
@@ -36,14 +36,16 @@ def test_scene_answers_follow_the_placed_objects():
     assert ask("is the triangle red?", "attribute") is None  # about nothing in the scene: not asked
 
 
-def test_part_labels_mark_each_object_cell_with_its_attributes():
-    circle = PlacedObject("circle", "red", "striped", "large", 4, 4, 24)
-    square = PlacedObject("square", "blue", "plain", "small", 40, 40, 16)
-    labels = part_labels([circle, square])
-    assert labels.shape == (4, 16, 16)
-    assert list(labels[:, 4, 4]) == [1, 1, 2, 2]  # circle, red, striped, large (1 + vocabulary index)
-    assert list(labels[:, 12, 12]) == [2, 3, 1, 1]  # square, blue, plain, small
-    assert (labels[:, 0, 15] == 0).all() and (labels[0] > 0).sum() < 16 * 16 // 2
+def test_parse_labels_mark_object_cells_and_centres():
+    circle = PlacedObject("circle", "red", "striped", "large", 4, 4, 24)  # centre (16, 16): cell (4, 4)
+    square = PlacedObject("square", "blue", "plain", "small", 40, 41, 15)  # centre (47.5, 48.5)
+    parts, centres, offsets = parse_labels([circle, square], 16)
+    assert parts.shape == (4, 16, 16) and centres.sum() == 2
+    assert list(parts[:, 4, 4]) == [1, 1, 2, 2]  # circle, red, striped, large (1 + vocabulary index)
+    assert list(parts[:, 12, 11]) == [2, 3, 1, 1]  # square, blue, plain, small
+    assert (parts[:, 0, 15] == 0).all() and (parts[0] > 0).sum() < 16 * 16 // 2
+    assert centres[4, 4] == 1 and centres[12, 11] == 1
+    assert offsets[:, 12, 11] == pytest.approx([47.5 / 4 - 11.5, 48.5 / 4 - 12.5])
 
 
 def test_training_questions_are_true_for_the_prompt_and_include_negatives():

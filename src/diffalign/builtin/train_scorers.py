@@ -65,8 +65,10 @@ def train_vqa(cfg: StageConfig, cache_size: int = 12_288) -> Path:
         target = centres[idx]
         loss = F.binary_cross_entropy_with_logits(centre, target, pos_weight=torch.tensor(20.0))
         loss = loss + (F.l1_loss(offset, offsets[idx], reduction="none").sum(1) * target).sum() / target.sum()
-        for k, logits in enumerate(part_logits):
-            loss = loss + F.cross_entropy(logits, parts[idx, k])
+        for k, logits in enumerate(part_logits):  # object cells are ~10 %: background must not drown them
+            weight = torch.ones(logits.shape[1])
+            weight[0] = 0.05
+            loss = loss + F.cross_entropy(logits, parts[idx, k], weight=weight)
         opt.zero_grad()
         loss.backward()
         opt.step()

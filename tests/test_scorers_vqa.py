@@ -27,13 +27,21 @@ def _scene(spec_text: str, seed: int):
 def test_scene_answers_follow_the_placed_objects():
     objects = [SceneObject.from_placed(PlacedObject("circle", "red", "striped", "large", 5, 20, 24)),
                SceneObject.from_placed(PlacedObject("square", "blue", "plain", "small", 40, 22, 14))]
-    ask = lambda text, kind: answer(Question(1, text, kind), objects)  # noqa: E731
+
+    def ask(text: str, kind: str) -> bool | None:
+        return answer(Question(1, text, kind), objects)
+
     assert ask("is there a circle?", "entity") and not ask("is there a triangle?", "entity")
     assert ask("is the circle striped?", "attribute") and not ask("is the circle blue?", "attribute")
     assert ask("is there exactly one square?", "count") and not ask("are there exactly two squares?", "count")
     assert ask("is the large red striped circle to the left of the small blue plain square?", "relation")
     assert not ask("is the red circle above the blue square?", "relation")
     assert ask("is the triangle red?", "attribute") is None  # about nothing in the scene: not asked
+    # a bare question (what the built-in model is given) has its kind read from its words
+    assert answer("is the large red striped circle to the left of the small blue plain square?", objects)
+    assert answer("is there exactly one square?", objects) and not answer("are there exactly two circles?", objects)
+    assert answer("is the circle striped?", objects) and answer("is there a blue square?", objects)
+    assert answer("is there a dog on the sofa?", objects) is None
 
 
 def test_parse_labels_mark_object_cells_and_centres():

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from tqdm import tqdm
 
-from ..io import save_tensors
+from ..io import load_tensors, save_tensors
 from .checkpoint import load_state, save_state
 from .configs import make_clip, make_train_scheduler, make_unet, make_vae
 from .data import SceneStream, hard_negative
@@ -138,8 +137,7 @@ def _load_frozen(work: Path):
 
 def load_latents(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Latent tensors and their captions (kept in the file's metadata), read in one open."""
-    with safe_open(path, "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["captions"])
+    return load_tensors(path, "captions")
 
 
 def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..builtin import BUILTIN_MODEL_DIR
+from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,11 +16,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     wsub = world.add_subparsers(dest="world_command", required=True)
     train = wsub.add_parser("train", help="train the built-in model stage by stage (resumable), then assemble it",
                             description="Stages: vae, clip (both need nothing), unet (needs vae and clip), "
-                            "assemble (writes the diffusers folder). Each stage resumes from WORK/<stage>/state.pt.")
-    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all"], default="all")
+                            "assemble (writes the diffusers folder); all = those four. The built-in scorers, vqa and "
+                            "aesthetics, read the shipped model's VAE and CLIP and are trained on their own. Each "
+                            "stage resumes from WORK/<stage>/state.pt.")
+    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all", "vqa", "aesthetics"],
+                       default="all")
     train.add_argument("--work", type=Path, default=Path("work/builtin"), help="checkpoints and caches")
     train.add_argument("--out", type=Path, default=Path(str(BUILTIN_MODEL_DIR)),
                        help="where assemble writes the pipeline folder (default: the shipped built-in model)")
+    train.add_argument("--scorers-out", type=Path, default=Path(str(BUILTIN_SCORER_DIR)),
+                       help="where the vqa and aesthetics stages write their weights (default: the shipped ones)")
     train.add_argument("--steps", type=int, help="total steps of the stage (default per stage)")
     train.add_argument("--batch", type=int)
     train.add_argument("--lr", type=float)
@@ -39,6 +44,14 @@ def run_train(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.stage in ("vqa", "aesthetics"):
+        from ..builtin.train_scorers import SCORER_DEFAULTS, SCORER_TRAINERS, install
+
+        d = SCORER_DEFAULTS[args.stage]
+        cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
+                          lr=args.lr or d["lr"], seed=args.seed)
+        install(SCORER_TRAINERS[args.stage](cfg), args.scorers_out / args.stage)
+        return
     stages = STAGES if args.stage == "all" else (() if args.stage == "assemble" else (args.stage,))
     for stage in stages:
         d = DEFAULTS[stage]

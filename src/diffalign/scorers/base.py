@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
@@ -17,6 +19,19 @@ class Scorer(Protocol):
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
         """N x H x W x 3 uint8 images and N prompts -> {column: N values}; `name` is the main column."""
         ...
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_pretrained(source: str, what: str) -> str:
+    """An existing local path, or a hub id ('org/name') to load with from_pretrained; anything else is an error."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return str(path)
+    if _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        return source
+    raise UserInputError(f"{what} not found: {source!r}; give a local folder or a hub id such as org/name")
 
 
 REGISTRY: dict[str, Callable[..., Scorer]] = {}

@@ -1,0 +1,126 @@
+"""Aesthetics: a LAION-style MLP over L2-normalised CLIP image embeddings (DreamSync's second filter).
+
+The head has the layout of LAION's improved aesthetic predictor (Linear(d,1024)-Dropout-
+Linear(1024,128)-Dropout-Linear(128,64)-Dropout-Linear(64,16)-Linear(16,1), state-dict keys
+`layers.N.*`), which predicts a 1-10 rating. The score column is that rating / 10, clipped to
+[0, 1], so DreamSync's threshold 0.6 means a rating of 6.
+- model="builtin": the head (with ReLUs) trained on the built-in CLIP (builtin/shapes-ldm/clip, frozen) to rate
+  clean renders 9 and renders degraded by blur, noise or broken shapes down to 1 with severity.
+- model=<weights file> (.safetensors, .pth or .pt) with clip=<CLIP hub id or path>, e.g. LAION's
+  sac+logos+ava1-l14-linearMSE.pth with openai/clip-vit-large-patch14 (the default clip).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
+from ..errors import UserInputError
+from .base import register, resolve_pretrained
+
+LAION_CLIP = "openai/clip-vit-large-patch14"
+
+
+class AestheticMLP(nn.Module):
+    """LAION's layout. LAION's has no activations (it is linear in the embedding); relu=True puts a ReLU
+    after every hidden Linear (same weights, same keys), which the built-in head needs to separate
+    degradations in the small built-in CLIP's embedding."""
+
+    def __init__(self, dim: int, relu: bool = False):
+        super().__init__()
+        self.relu = relu
+        self.layers = nn.Sequential(nn.Linear(dim, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2),
+                                    nn.Linear(128, 64), nn.Dropout(0.1), nn.Linear(64, 16), nn.Linear(16, 1))
+
+    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+        x = embeds
+        for k, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.relu and isinstance(layer, nn.Linear) and k < len(self.layers) - 1:
+                x = F.relu(x)
+        return x.squeeze(-1)
+
+
+def clip_embeddings(clip, pixel_values: torch.Tensor) -> torch.Tensor:
+    """L2-normalised projected image embeddings, as LAION's predictor expects."""
+    with torch.no_grad():
+        return F.normalize(clip.get_image_features(pixel_values=pixel_values).pooler_output.float(), dim=-1)
+
+
+def load_head(path: Path, relu: bool = False) -> AestheticMLP:
+    """An AestheticMLP from a safetensors or torch file holding its state dict (input size read from it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"aesthetics weights not found: {path}; give a .safetensors or .pth file")
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = state.get("state_dict", state)
+        head = AestheticMLP(state["layers.0.weight"].shape[1], relu)
+        head.load_state_dict(state)
+    except (OSError, RuntimeError, ValueError, KeyError, AttributeError, pickle.UnpicklingError, SafetensorError) as err:
+        raise UserInputError(f"{path} is not a LAION-style aesthetic MLP ({str(err).splitlines()[0]})") from None
+    return head.eval()
+
+
+@register("aesthetics")
+class AestheticsScorer:
+    """Columns: aesthetics (rating / 10 in [0, 1]) and aesthetics_rating (the head's raw 1-10 output)."""
+
+    name = "aesthetics"
+    higher_is_better = True
+    needs_model = False
+
+    def __init__(self, pipe=None, cache_dir=None, model: str = "builtin", clip: str | None = None,
+                 batch_size: int = 64, device: str | None = None):
+        from transformers import CLIPImageProcessor, CLIPModel
+
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.batch_size = batch_size
+        if model == "builtin":
+            if clip is not None:
+                raise UserInputError("the built-in aesthetics head works only with the built-in CLIP: drop clip")
+            source, self.processor = str(BUILTIN_MODEL_DIR / "clip"), None
+            self.head = load_head(BUILTIN_SCORER_DIR / "aesthetics" / "model.safetensors", relu=True)
+        else:
+            self.head = load_head(Path(model).expanduser())
+            source = resolve_pretrained(clip or LAION_CLIP, "CLIP model")
+            self.processor = CLIPImageProcessor.from_pretrained(source)
+        try:
+            self.clip = CLIPModel.from_pretrained(source).to(self.device).eval()
+        except OSError as err:
+            raise UserInputError(f"could not load CLIP {source!r}: {str(err).splitlines()[0]}") from None
+        if self.clip.config.projection_dim != self.head.layers[0].in_features:
+            raise UserInputError(f"aesthetics head {model!r} takes {self.head.layers[0].in_features}-d embeddings but "
+                                 f"CLIP {source!r} gives {self.clip.config.projection_dim}-d: pair matching files")
+        self.head.to(self.device)
+
+    def _pixels(self, images: np.ndarray) -> torch.Tensor:
+        if self.processor is not None:
+            return self.processor(images=list(images), return_tensors="pt").pixel_values
+        from ..builtin.data import (
+            to_tensor,  # the built-in CLIP was trained on [-1, 1] renders at its own size
+        )
+
+        x = to_tensor(images)
+        size = self.clip.config.vision_config.image_size
+        return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+
+    @torch.no_grad()
+    def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
+        ratings = []
+        for s in range(0, len(images), self.batch_size):
+            pixels = self._pixels(images[s : s + self.batch_size]).to(self.device, self.clip.dtype)
+            ratings.append(self.head(clip_embeddings(self.clip, pixels)).cpu().numpy())
+        rating = np.concatenate(ratings).astype(np.float64) if ratings else np.zeros(0)
+        return {"aesthetics": np.clip(rating / 10, 0, 1), "aesthetics_rating": rating}

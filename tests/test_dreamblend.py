@@ -143,3 +143,76 @@ def test_cli_personalize_input_errors(tmp_path, capsys):
 def test_cli_generate_blend_needs_both_checkpoints(checkpoints, capsys):
     code = main(["generate", "--prompt", "a sks square", "--edit", str(checkpoints[-1])])
     assert code == 2 and "both --guide" in capsys.readouterr().err
+
+
+def test_pattern_check_tells_the_subject_from_one_colour_objects():
+    from diffalign.world.render import render_prompt
+    from diffalign.world.grammar import parse
+    from diffalign.world.subjects import SUBJECTS, pattern_match, render_subject
+
+    rng = np.random.default_rng(0)
+    for subject in SUBJECTS:
+        image = render_subject(subject, rng)
+        assert pattern_match(image, subject).score > 0.95
+        assert pattern_match(np.flip(image, (0, 1)), subject).score < 0.2  # halves swapped
+        plain, _ = render_prompt(parse(f"a large {subject.colors[0]} {subject.shape}"), 1)
+        assert pattern_match(plain, subject).score == 0
+
+
+def test_context_score_reads_the_rest_of_the_prompt():
+    from diffalign.evaluation.personalization import context_score
+    from diffalign.world.subjects import Subject
+
+    subject = Subject("t", "square", ("red", "blue"))
+    image = np.full((64, 64, 3), 245, np.uint8)
+    image[20:44, 4:16], image[20:44, 16:28] = (220, 40, 40), (40, 80, 220)  # the subject on the left
+    yy, xx = np.mgrid[:64, :64]
+    image[(yy - 32) ** 2 + (xx - 48) ** 2 <= 100] = (40, 170, 60)  # a green circle on the right
+    assert context_score(image, "a sks square to the left of a green circle", "sks", subject) == 1
+    assert context_score(image, "a sks square to the right of a green circle", "sks", subject) == 0.5
+    assert context_score(image, "a sks square and two green circles", "sks", subject) == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_feature_models(tmp_path_factory):
+    """Random CLIPModel and ViTModel folders (with tokenizer / image processors), as a hub id would give."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, ViTConfig, ViTImageProcessor, ViTModel
+
+    from diffalign.builtin.tokenizer import build_tokenizer
+
+    root = tmp_path_factory.mktemp("features")
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(root / "clip")
+    CLIPModel(CLIPConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, max_position_embeddings=tokenizer.model_max_length,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.eos_token_id),
+        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2), projection_dim=16)).save_pretrained(root / "clip")
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(root / "clip")
+    ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                       num_attention_heads=2)).save_pretrained(root / "vit")
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(root / "vit")
+    return root
+
+
+def test_real_face_metrics_load_by_path_and_behave(tiny_feature_models):
+    from diffalign.evaluation.personalization import (ClipFeatures, DinoFeatures, diversity, mean_similarity,
+                                                      paired_similarity)
+
+    clip, dino = ClipFeatures.from_pretrained(str(tiny_feature_models / "clip")), DinoFeatures(str(tiny_feature_models / "vit"))
+    refs = subject_images(3)
+    other = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    for features in (clip, dino):
+        f_refs, f_other = features.images(refs), features.images(other)
+        assert torch.allclose(f_refs.norm(dim=1), torch.ones(3))
+        self_sim = mean_similarity(f_refs[:1], f_refs[:1])
+        assert torch.allclose(self_sim, torch.ones(1), atol=1e-5)
+        assert mean_similarity(f_other[:1], f_refs[:1]) < self_sim
+        assert diversity(torch.cat([f_refs[:1]] * 3), ["p"] * 3) == pytest.approx(0, abs=1e-6)
+        assert diversity(torch.cat([f_refs[:1], f_other]), ["p"] * 3) > 0
+    texts = clip.texts(["a red square", "two blue circles"])
+    images = clip.images(refs[:2])
+    assert texts.shape == images.shape and torch.allclose(texts.norm(dim=1), torch.ones(2))
+    assert paired_similarity(images, texts).shape == (2,)

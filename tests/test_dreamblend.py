@@ -216,3 +216,20 @@ def test_real_face_metrics_load_by_path_and_behave(tiny_feature_models):
     images = clip.images(refs[:2])
     assert texts.shape == images.shape and torch.allclose(texts.norm(dim=1), torch.ones(2))
     assert paired_similarity(images, texts).shape == (2,)
+
+
+def test_cli_personalize_then_blend(tiny_model, tmp_path):
+    images = tmp_path / "subject"
+    images.mkdir()
+    for i, im in enumerate(subject_images(2)):
+        Image.fromarray(im).save(images / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["personalize", "--images", str(images), "--class-prompt", "a circle", "--out", str(out),
+                 "--model", str(tiny_model), "--train-steps", "2", "--save-every", "1", "--class-images", "1",
+                 "--rank", "2", "--steps", "2", "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert main(["generate", "--prompt", "a sks circle", "--n", "1", "--steps", "2", "--model", str(tiny_model),
+                 "--guide", str(out / "checkpoint-1"), "--edit", str(out / "checkpoint-2"), "--device", "cpu",
+                 "--out", str(tmp_path / "gen")]) == 0
+    row = json.loads((tmp_path / "gen" / "index.jsonl").read_text())
+    assert row["attention_distance"] > 0 and (tmp_path / "gen" / row["image"]).exists()

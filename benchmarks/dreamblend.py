@@ -2,8 +2,8 @@
 (early checkpoint guiding the late one), score subject fidelity, prompt fidelity and diversity; prints
 JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/grid.png.
 
-    python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 600] [--save-every 100]
-        [--seeds 4] [--alphas 1,3] [--guidance-steps 10] [--clip HUB_ID --dino HUB_ID]
+    python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 400] [--save-every 50]
+        [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--clip HUB_ID --dino HUB_ID]
 
 Subject fidelity: pattern (pixel check of the two-tone split, world/subjects.pattern_match), CLIP-I and
 DINO (built-in CLIP image tower: pooled embedding; patch tokens) against the references. Prompt
@@ -93,12 +93,16 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
     prompts = [p for p in context_prompts(subject) for _ in range(args.seeds)]
     seeds = [k for _ in context_prompts(subject) for k in range(args.seeds)]
     results, grids, seconds = {}, [], {}
-    for folder in checkpoints:
-        pipe.unet.set_adapters(folder.name)
+    for name in ["base", *(f.name for f in checkpoints)]:
+        if name == "base":
+            pipe.unet.disable_adapters()
+        else:
+            pipe.unet.enable_adapters()
+            pipe.unet.set_adapters(name)
         t0 = time.perf_counter()
         samples = sample(pipe, prompts, seeds, sampler, progress=False)
-        seconds[folder.name] = time.perf_counter() - t0
-        results[folder.name] = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
+        seconds[name] = time.perf_counter() - t0
+        results[name] = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
         grids.append([s.image for s in samples[:: args.seeds]])
     guide, edit = checkpoints[args.guide_index].name, checkpoints[-1].name
     for alpha in args.alphas:
@@ -118,13 +122,14 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
 
 def plot(summary: dict, steps: list[int], path: Path) -> None:
     fig, (curves, plane) = plt.subplots(1, 2, figsize=(11, 4))
-    names = [f"checkpoint-{s}" for s in steps]
+    names = ["base", *(f"checkpoint-{s}" for s in steps)]
+    steps = [0, *steps]
     blends = [k for k in summary if k.startswith("blend_")]
     for metric, style in (("pattern", "o-"), ("clip_i", "s--"), ("dino", "^--"), ("context", "o-"), ("clip_t", "v--")):
         line, = curves.plot(steps, [summary[n][metric] for n in names], style, label=metric)
         for b in blends:
             curves.axhline(summary[b][metric], color=line.get_color(), lw=0.8, ls=":")
-    curves.set_xlabel("fine-tuning step")
+    curves.set_xlabel("fine-tuning step (0: base model)")
     curves.set_ylabel("score (dotted: blend)")
     curves.set_title("subject (pattern, CLIP-I, DINO) vs prompt (context, CLIP-T) fidelity")
     curves.legend(fontsize=7)
@@ -149,12 +154,12 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=len(SUBJECTS), help="use the first N subjects")
     parser.add_argument("--references", type=int, default=4)
     parser.add_argument("--class-images", type=int, default=16)
-    parser.add_argument("--train-steps", type=int, default=600)
-    parser.add_argument("--save-every", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--train-steps", type=int, default=400)
+    parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seeds", type=int, default=4, help="samples per context prompt")
     parser.add_argument("--steps", type=int, default=20, help="denoising steps")
-    parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[1.0, 3.0])
+    parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[0.5, 1.0, 2.0])
     parser.add_argument("--guidance-steps", type=int, default=10)
     parser.add_argument("--guide-index", type=int, default=0, help="which checkpoint guides (0 = the first)")
     parser.add_argument("--clip", help="CLIP hub id for CLIP-I/CLIP-T (default: the built-in CLIP)")

@@ -38,17 +38,21 @@ from diffalign.sampling.sampler import decode  # noqa: E402
 from diffalign.training import AdapterConfig, TrainConfig  # noqa: E402
 from diffalign.training.personalize import PersonalizeConfig, encode_images, personalize  # noqa: E402
 from diffalign.world.subjects import SUBJECTS, Subject, pattern_match, render_subject  # noqa: E402
+from diffalign.world.vocab import COLORS, PLURALS  # noqa: E402
 
 TOKEN = "sks"
 PAPER = {"clip_i": 0.808, "clip_t": 0.308, "dino": 0.675}  # DreamBlend on the DreamBooth benchmark (SD)
-CONTEXTS = ("{s} and a {c} circle", "{s} to the left of a {c} triangle", "{s} above a {c} square",
-            "{s} and two {c} crosses", "{s} below a large {c} striped circle", "{s} to the right of a small {c} cross")
+# The subject beside another object of its class, with new colours, counts, textures and positions: the
+# built-in base model binds a colour to a different shape poorly, so contexts keep the subject's shape.
+CONTEXTS = ("{s} and a {c} {shape}", "{s} and two {c} {plural}", "{s} to the left of a {c} {shape}",
+            "{s} above a {c} {shape}", "{s} and a small {c} striped {shape}", "{s} below a large {c} {shape}")
 
 
 def context_prompts(subject: Subject) -> list[str]:
-    """The subject in new contexts: other objects, colours, counts, textures and positions from the grammar."""
-    others = [c for c in ("red", "green", "blue", "yellow", "purple", "orange") if c not in subject.colors]
-    return [t.format(s=f"a {TOKEN} {subject.shape}", c=others[i % len(others)]) for i, t in enumerate(CONTEXTS)]
+    """The subject in new contexts, in colours other than its own."""
+    others = [c for c in COLORS if c not in subject.colors]
+    return [t.format(s=f"a {TOKEN} {subject.shape}", c=others[i % len(others)], shape=subject.shape,
+                     plural=PLURALS[subject.shape]) for i, t in enumerate(CONTEXTS)]
 
 
 def log(message: str) -> None:
@@ -156,7 +160,7 @@ def main() -> None:
     parser.add_argument("--class-images", type=int, default=16)
     parser.add_argument("--train-steps", type=int, default=400)
     parser.add_argument("--save-every", type=int, default=50)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seeds", type=int, default=4, help="samples per context prompt")
     parser.add_argument("--steps", type=int, default=20, help="denoising steps")
     parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[0.5, 1.0, 2.0])

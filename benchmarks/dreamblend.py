@@ -2,7 +2,7 @@
 (early checkpoint guiding the late one), score subject fidelity, prompt fidelity and diversity; prints
 JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/grid.png.
 
-    python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 400] [--save-every 50]
+    python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 200] [--save-every 25] [--lr 1e-3]
         [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--clip HUB_ID --dino HUB_ID]
 
 Subject fidelity: pattern (pixel check of the two-tone split, world/subjects.pattern_match), CLIP-I and
@@ -158,9 +158,9 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=len(SUBJECTS), help="use the first N subjects")
     parser.add_argument("--references", type=int, default=4)
     parser.add_argument("--class-images", type=int, default=16)
-    parser.add_argument("--train-steps", type=int, default=400)
-    parser.add_argument("--save-every", type=int, default=50)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--train-steps", type=int, default=200)
+    parser.add_argument("--save-every", type=int, default=25)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=4, help="samples per context prompt")
     parser.add_argument("--steps", type=int, default=20, help="denoising steps")
     parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[0.5, 1.0, 2.0])

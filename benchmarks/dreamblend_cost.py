@@ -47,11 +47,12 @@ def main() -> None:
             sample(pipe, prompts, seeds, config, hooks, progress=False)
             times[name].append(time.perf_counter() - t0)
     plain, guided = min(times["plain"]), min(times["guided"])
+    per_step = 1 + (guided / plain - 1) * args.steps / max(args.guidance_steps, 1)
     print(json.dumps({"model": args.model, "batch": args.batch, "steps": args.steps,
                       "guided_steps": args.guidance_steps, "device": str(pipe.device),
                       "seconds": {"plain": round(plain, 3), "guided": round(guided, 3)},
                       "ratio_guided_over_plain": round(guided / plain, 3),
-                      "ratio_per_guided_step": round(1 + (guided / plain - 1) * args.steps / max(args.guidance_steps, 1), 3)},
+                      "ratio_per_guided_step": round(per_step, 3)},
                      indent=1))
 
 

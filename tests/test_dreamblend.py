@@ -201,7 +201,8 @@ def test_real_face_metrics_load_by_path_and_behave(tiny_feature_models):
     from diffalign.evaluation.personalization import (ClipFeatures, DinoFeatures, diversity, mean_similarity,
                                                       paired_similarity)
 
-    clip, dino = ClipFeatures.from_pretrained(str(tiny_feature_models / "clip")), DinoFeatures(str(tiny_feature_models / "vit"))
+    clip = ClipFeatures.from_pretrained(str(tiny_feature_models / "clip"))
+    dino = DinoFeatures(str(tiny_feature_models / "vit"))
     refs = subject_images(3)
     other = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
     for features in (clip, dino):

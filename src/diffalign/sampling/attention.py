@@ -10,13 +10,13 @@ can be differentiated with respect to the latents.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
 
 class AttentionStore:
-    """Cross-attention maps of the forward passes made while recording: one B x heads x pixels x tokens tensor per layer."""
+    """Cross-attention maps of the forward passes made while recording (B x heads x pixels x tokens per layer)."""
 
     def __init__(self) -> None:
         self.maps: list[torch.Tensor] = []

@@ -9,9 +9,11 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserInputError
-from ..models import load_pipeline
+from ..models import load_adapter, load_pipeline
 from ..reporting.grid import save_grid
 from ..sampling import sample
+from ..sampling.guidance import CrossAttentionGuidance, GuidanceConfig
+from ..training.personalize import subject_token
 from ..world.grammar import parse
 from .common import add_model_args, add_sampler_args, read_prompts, sampler_config
 
@@ -27,7 +29,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/generate"))
     add_model_args(p)
     add_sampler_args(p)
+    blend = p.add_argument_group("cross-attention guidance (DreamBlend)",
+                                 "sample the --edit checkpoint while pulling its cross-attention toward the --guide "
+                                 "checkpoint's (two LoRA folders of the same base, e.g. from `diffalign personalize`)")
+    blend.add_argument("--guide", type=Path, help="early (underfit) checkpoint: the layout and prompt to follow")
+    blend.add_argument("--edit", type=Path, help="late (overfit) checkpoint: the subject's look")
+    blend.add_argument("--alpha", type=float, default=GuidanceConfig.alpha, help="guidance strength")
+    blend.add_argument("--guidance-steps", type=int, default=GuidanceConfig.steps,
+                       help="guide the first N denoising steps")
     p.set_defaults(func=run)
+
+
+def _blend_config(args: argparse.Namespace) -> GuidanceConfig | None:
+    if args.guide is None and args.edit is None:
+        return None
+    if args.guide is None or args.edit is None:
+        raise UserInputError("cross-attention guidance needs both --guide CKPT and --edit CKPT")
+    if args.adapter is not None:
+        raise UserInputError("--adapter cannot be combined with --guide/--edit")
+    if args.alpha < 0 or args.guidance_steps < 0:
+        raise UserInputError("--alpha and --guidance-steps must not be negative")
+    return GuidanceConfig(alpha=args.alpha, steps=args.guidance_steps)
+
+
+def _load(args: argparse.Namespace, blend: GuidanceConfig | None):
+    """The pipeline, with the guide and edit adapters in one UNet when blending."""
+    if blend is None:
+        return load_pipeline(args.model, args.adapter, args.device)
+    pipe = load_pipeline(args.model, device=args.device)
+    load_adapter(pipe, args.guide, args.model, name=blend.guide)
+    load_adapter(pipe, args.edit, args.model, name=blend.edit)
+    if getattr(pipe.text_encoder, "peft_config", None):
+        raise UserInputError("cross-attention guidance needs UNet-only LoRA checkpoints (these adapt the text encoder)")
+    return pipe
 
 
 def run(args: argparse.Namespace) -> None:
@@ -36,19 +70,23 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("nothing to generate: pass --prompt TEXT or --prompts FILE")
     if args.n < 1:
         raise UserInputError("--n must be at least 1")
+    blend = _blend_config(args)
     if args.model == "builtin":
+        token = subject_token(args.edit or args.adapter)  # a personalized subject's token is no world word
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
-            parse(p.text)
-    pipe = load_pipeline(args.model, args.adapter, args.device)
+            parse(" ".join(w for w in p.text.split() if w != token))
+    config = sampler_config(args)
+    pipe = _load(args, blend)
     texts = [p.text for p in prompts for _ in range(args.n)]
     seeds = [args.seed + k for _ in prompts for k in range(args.n)]
-    samples = sample(pipe, texts, seeds, sampler_config(args))
+    hooks = (CrossAttentionGuidance(pipe, blend, config.guidance),) if blend else ()
+    samples = sample(pipe, texts, seeds, config, hooks)
     images_dir = args.out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     with open(args.out / "index.jsonl", "w") as index:
         for i, s in enumerate(samples):
             name = f"images/{i // args.n:04d}_{s.seed}.png"
             Image.fromarray(s.image).save(args.out / name)
-            index.write(json.dumps({"prompt": s.prompt, "seed": s.seed, "image": name}) + "\n")
+            index.write(json.dumps({"prompt": s.prompt, "seed": s.seed, "image": name, **s.scores}) + "\n")
     grid = save_grid([s.image for s in samples], columns=args.n, path=args.out / "grid.png")
     print(f"{len(samples)} images in {images_dir}, grid {grid}")

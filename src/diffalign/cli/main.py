@@ -9,13 +9,13 @@ import sys
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # before transformers is first imported
 
 from ..errors import UserInputError
-from . import align, bench, compare, generate, score, world
+from . import align, bench, compare, generate, personalize, score, world
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffalign", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (align, generate, bench, score, compare, world):
+    for command in (align, generate, personalize, bench, score, compare, world):
         command.add_parser(sub)
     return parser
 

@@ -48,12 +48,17 @@ def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, dev
         if getattr(pipe, name, None) is None:
             raise UserInputError(f"model {model!r} has no {name}: diffalign needs a Stable-Diffusion-style pipeline")
     if adapter is not None:
-        adapter = Path(adapter)
-        if not adapter.exists():
-            raise UserInputError(f"adapter not found: {adapter}")
-        try:
-            pipe.load_lora_weights(str(adapter))
-        except (ValueError, RuntimeError, KeyError) as err:
-            raise UserInputError(f"adapter {adapter} does not match model {model!r}: {str(err).splitlines()[0]}") from None
+        load_adapter(pipe, adapter, model)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def load_adapter(pipe, adapter: str | Path, model: str = "the model", name: str | None = None) -> None:
+    """`pipe.load_lora_weights(adapter)` (named `name` when given, to hold several) with one-line errors."""
+    adapter = Path(adapter)
+    if not adapter.exists():
+        raise UserInputError(f"adapter not found: {adapter}")
+    try:
+        pipe.load_lora_weights(str(adapter), adapter_name=name)
+    except (ValueError, RuntimeError, KeyError) as err:
+        raise UserInputError(f"adapter {adapter} does not match model {model!r}: {str(err).splitlines()[0]}") from None

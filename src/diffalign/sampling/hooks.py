@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -26,4 +26,18 @@ class SamplerHook(Protocol):
 
     def end(self) -> dict[str, torch.Tensor]:
         """Per-sample results of the batch (name -> B-vector), added to each Sample's scores."""
+        ...
+
+
+@runtime_checkable
+class LatentSteer(SamplerHook, Protocol):
+    """A hook that may also move z_t before the model is called (cross-attention guidance)."""
+
+    def start(self, latents: torch.Tensor, context: torch.Tensor, scheduler, generators: list[torch.Generator]) -> None:
+        """The batch's initial z_T, the UNet context (uncond + cond rows under CFG), the scheduler with
+        its timesteps set, and the per-sample noise generators, before the first step."""
+        ...
+
+    def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """The z_t to denoise at this step."""
         ...

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .hooks import SamplerHook, StepState
+from .hooks import LatentSteer, SamplerHook, StepState
 from .schedulers import make_scheduler
 
 
@@ -91,9 +91,14 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
     latents, generators = initial_noise(pipe, seeds, (unet.config.in_channels, size, size))
     latents = latents * scheduler.init_noise_sigma
     context = torch.cat([uncond.expand(n, -1, -1), cond]) if uncond is not None else cond
+    steering = [h for h in hooks if isinstance(h, LatentSteer)]
     for hook in hooks:
         hook.begin(n)
+    for hook in steering:
+        hook.start(latents, context, scheduler, generators)
     for index, t in enumerate(scheduler.timesteps):
+        for hook in steering:
+            latents = hook.steer(index, t, latents)
         model_in = torch.cat([latents, latents]) if uncond is not None else latents
         model_in = scheduler.scale_model_input(model_in, t)
         output = unet(model_in, t, encoder_hidden_states=context).sample

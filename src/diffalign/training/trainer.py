@@ -47,8 +47,11 @@ def trained_conditioning(pipe, prompts: list[str]) -> Callable[[torch.Tensor], t
 
 def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
                   conditioning: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig, state_path: Path,
-                  progress: bool = True) -> list[float]:
-    """Train `params` (the adapter) on selected samples: latents[i] with conditioning(i); returns the loss per step."""
+                  progress: bool = True, weights: torch.Tensor | None = None) -> list[float]:
+    """Train `params` (the adapter) on selected samples: latents[i] with conditioning(i); returns the loss per step.
+
+    `weights` (one per sample) scale each sample's loss, e.g. DreamBooth's instance + lambda * prior loss.
+    """
     if len(latents) == 0:
         raise ValueError("no training samples")
     unet = pipe.unet
@@ -75,7 +78,8 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
             noise_scheduler.get_velocity(z0, noise, t)
         pred = unet(z_t, t, encoder_hidden_states=conditioning(idx).to(device, dtype)).sample
-        loss = F.mse_loss(pred.float(), target.float())
+        loss = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        loss = (loss * weights[idx].to(device)).mean() if weights is not None else loss.mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

@@ -1,0 +1,62 @@
+"""`diffalign personalize`: DreamBooth-style LoRA on a few subject images, a checkpoint every N steps."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserInputError
+from ..models import load_pipeline
+from ..training import AdapterConfig, TrainConfig
+from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
+from ..world.grammar import parse
+from .common import add_sampler_args, sampler_config
+
+DEFAULTS = PersonalizeConfig(token="sks", class_prompt="a square")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("personalize", help="fine-tune a LoRA on a few subject images (DreamBooth-style)",
+                       description="Writes OUT/checkpoint-<step>/ (diffusers LoRA folders, load with "
+                       "pipe.load_lora_weights), OUT/class_images/ (prior preservation) and OUT/personalize.json. "
+                       "Rerunning the same command resumes.")
+    p.add_argument("--images", type=Path, required=True, help="folder of subject images (3-5 is typical)")
+    p.add_argument("--token", default=DEFAULTS.token,
+                   help="rare word bound to the subject; must tokenize to known pieces (default: sks)")
+    p.add_argument("--class-prompt", required=True, help="the subject's class, e.g. 'a square'")
+    p.add_argument("--instance-prompt", help="default: the class prompt with TOKEN before its last word")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--train-steps", type=int, default=DEFAULTS.train.steps)
+    p.add_argument("--save-every", type=int, default=DEFAULTS.save_every, help="steps between checkpoints")
+    p.add_argument("--class-images", type=int, default=DEFAULTS.class_images, help="prior-preservation images")
+    p.add_argument("--prior-weight", type=float, default=DEFAULTS.prior_weight, help="0 turns prior preservation off")
+    p.add_argument("--rank", type=int, default=DEFAULTS.adapter.rank)
+    p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
+    p.add_argument("--train-batch-size", type=int, default=DEFAULTS.train.batch_size)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="builtin", help="'builtin', a diffusers pipeline folder, or a hub id")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_sampler_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    for name in ("train_steps", "save_every", "rank", "train_batch_size"):
+        if getattr(args, name) < 1:
+            raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.class_images < 0 or args.prior_weight < 0:
+        raise UserInputError("--class-images and --prior-weight must not be negative")
+    files = subject_files(args.images)
+    if args.model == "builtin":
+        parse(args.class_prompt)  # the class prompt must be a world prompt
+    pipe = load_pipeline(args.model, device=args.device)
+    images = read_subject_images(files, pipe.unet.config.sample_size * pipe.vae_scale_factor)
+    config = PersonalizeConfig(
+        token=args.token, class_prompt=args.class_prompt, instance_prompt=args.instance_prompt,
+        class_images=args.class_images, prior_weight=args.prior_weight, save_every=args.save_every,
+        adapter=AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank),
+        train=TrainConfig(steps=args.train_steps, batch_size=args.train_batch_size, lr=args.lr, seed=args.seed),
+        sampler=sampler_config(args))
+    folders = personalize(pipe, images, config, args.out)
+    print(f"{len(images)} subject images, prompt {config.prompt()!r}; checkpoints: "
+          + ", ".join(str(f) for f in folders))

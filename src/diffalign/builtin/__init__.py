@@ -3,6 +3,7 @@
 from importlib import resources
 
 BUILTIN_MODEL_DIR = resources.files("diffalign.builtin") / "shapes-ldm"
+CAPTIONER_DIR = resources.files("diffalign.builtin") / "captioner"  # BLIP-style captioner of the shapes world
 # Measured on 48 val prompts (runs/sweep_g*): guidance 3 gave the best mean score and well-formed rate of
 # 3, 5 and 7.5 for this small model; 7.5 stays the default for other models (Stable Diffusion's).
 BUILTIN_GUIDANCE = 3.0

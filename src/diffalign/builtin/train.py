@@ -1,4 +1,5 @@
-"""`diffalign world train`: the three stages (vae, clip, unet) that build the built-in model folder.
+"""`diffalign world train`: the three stages (vae, clip, unet) that build the built-in model folder, and the
+built-in captioner (its own folder, used by the caption reward).
 
 Each stage keeps its state under WORK/<stage>/ and resumes from it; `assemble` writes the
 standard diffusers pipeline folder (loadable with DiffusionPipeline.from_pretrained).
@@ -27,7 +28,7 @@ from .data import SceneStream, hard_negative
 from .tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
-STAGES = ("vae", "clip", "unet")
+STAGES = ("vae", "clip", "unet")  # the pipeline; "captioner" is trained on its own
 
 
 @dataclass
@@ -44,6 +45,7 @@ DEFAULTS = {
     "vae": dict(steps=4000, batch=16, lr=1e-3),
     "clip": dict(steps=1800, batch=64, lr=5e-4),
     "unet": dict(steps=4000, batch=64, lr=4e-4),
+    "captioner": dict(steps=2500, batch=32, lr=1e-3),
 }
 
 
@@ -238,4 +240,41 @@ def assemble(work: Path, out: Path) -> Path:
     return out
 
 
-TRAINERS = {"vae": train_vae, "clip": train_clip, "unet": train_unet}
+def train_captioner(cfg: StageConfig, out: Path | None = None) -> None:
+    """Teacher-forced captioning on augmented renders; the final model and processor go to `out`
+    (default WORK/captioner/final; the CLI passes the shipped folder)."""
+    from diffusers import AutoencoderKL
+
+    from . import BUILTIN_MODEL_DIR
+    from .captioner import augment, build_processor, caption_loss, make_captioner, scene_batch
+    from .data import to_tensor
+
+    torch.manual_seed(cfg.seed)
+    processor = build_processor(cfg.work / "captioner" / "processor")
+    tokenizer = processor.tokenizer
+    model = make_captioner(tokenizer)
+    vae = AutoencoderKL.from_pretrained(BUILTIN_MODEL_DIR / "vae").eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps, warmup=100))
+    start = load_state(cfg.work / "captioner" / "state.pt", model=model, opt=opt, sched=sched)
+    stream = SceneStream(cfg.seed + 2 + start)
+    gen = torch.Generator().manual_seed(cfg.seed + start)
+
+    def step(i: int) -> float:
+        images, captions = scene_batch(stream, cfg.batch)
+        loss = caption_loss(model, tokenizer, augment(to_tensor(images), vae, gen), captions)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    _loop(cfg, "captioner", step, start, {"model": model, "opt": opt, "sched": sched})
+    out = out or cfg.work / "captioner" / "final"
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    log.info("captioner written to %s", out)
+
+
+TRAINERS = {"vae": train_vae, "clip": train_clip, "unet": train_unet, "captioner": train_captioner}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..builtin import BUILTIN_MODEL_DIR
+from ..builtin import BUILTIN_MODEL_DIR, CAPTIONER_DIR
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train = wsub.add_parser("train", help="train the built-in model stage by stage (resumable), then assemble it",
                             description="Stages: vae, clip (both need nothing), unet (needs vae and clip), "
                             "assemble (writes the diffusers folder). Each stage resumes from WORK/<stage>/state.pt.")
-    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all"], default="all")
+    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all", "captioner"], default="all",
+                       help="all = vae, clip, unet, assemble; captioner (the caption reward's model) writes the "
+                       "shipped captioner folder and is not part of all")
     train.add_argument("--work", type=Path, default=Path("work/builtin"), help="checkpoints and caches")
     train.add_argument("--out", type=Path, default=Path(str(BUILTIN_MODEL_DIR)),
                        help="where assemble writes the pipeline folder (default: the shipped built-in model)")
@@ -44,7 +46,10 @@ def run_train(args: argparse.Namespace) -> None:
         d = DEFAULTS[stage]
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
                           lr=args.lr or d["lr"], seed=args.seed)
-        TRAINERS[stage](cfg)
+        if stage == "captioner":
+            TRAINERS[stage](cfg, Path(str(CAPTIONER_DIR)))
+        else:
+            TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)
 

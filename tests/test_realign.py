@@ -46,6 +46,39 @@ def tiny_blip(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def tiny_grounding(tmp_path_factory):
+    """Randomly initialised OWL-ViT and SAM folders (model + processor), the shapes of the hub ones."""
+    from transformers import (CLIPTokenizer, OwlViTConfig, OwlViTForObjectDetection, OwlViTProcessor, SamConfig,
+                              SamModel, SamProcessor)
+    from transformers.models.owlvit import OwlViTImageProcessorPil
+    from transformers.models.sam import SamImageProcessorPil
+
+    from diffalign.builtin import BUILTIN_MODEL_DIR
+
+    folder = tmp_path_factory.mktemp("grounding")
+    tok = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")
+    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    torch.manual_seed(0)
+    OwlViTForObjectDetection(OwlViTConfig(
+        text_config=dict(vocab_size=len(tok), max_position_embeddings=tok.model_max_length, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id, **tower),
+        vision_config=dict(image_size=64, patch_size=16, **tower), projection_dim=32)).save_pretrained(folder / "owl")
+    square = {"height": 64, "width": 64}
+    OwlViTProcessor(image_processor=OwlViTImageProcessorPil(size=square, crop_size=square),
+                    tokenizer=tok).save_pretrained(folder / "owl")
+    SamModel(SamConfig(
+        vision_config=dict(image_size=64, patch_size=16, output_channels=32, mlp_dim=64, global_attn_indexes=[0],
+                           window_size=2, num_pos_feats=16, **tower),
+        prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=16, mask_input_channels=4),
+        mask_decoder_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64,
+                                 iou_head_hidden_dim=32))).save_pretrained(folder / "sam")
+    SamProcessor(image_processor=SamImageProcessorPil(
+        size={"longest_edge": 64}, pad_size=square, mask_size={"longest_edge": 16},
+        mask_pad_size={"height": 16, "width": 16})).save_pretrained(folder / "sam")
+    return folder
+
+
 def fresh_scenes(n: int, seed: int, categories=("color", "spatial", "single")):
     rng = np.random.default_rng(seed)
     specs = [random_spec(str(rng.choice(categories)), rng) for _ in range(n)]
@@ -93,6 +126,36 @@ def test_blip_captioning_path_with_a_tiny_random_model(tiny_blip):
     reward, captions = scorer.score_with_captions(images, ["a red circle"] * 3)
     assert reward.shape == (3,) and np.all((-1 - 1e-5 <= reward) & (reward <= 1 + 1e-5))
     assert len(captions) == 3 and all(isinstance(c, str) for c in captions)
+
+
+def test_grounded_sam_path_with_tiny_random_detector_and_sam(tiny_grounding):
+    # random weights score every box ~0, so keep all boxes: the point is that boxes become masks and labels
+    scorer = make_scorer("segments", segmenter="grounded", detector=str(tiny_grounding / "owl"),
+                         sam=str(tiny_grounding / "sam"), options={"box_threshold": -1.0})
+    spec, image, _ = fresh_scenes(1, seed=5, categories=("color",))[0]
+    reading = scorer.read(image, spec.text())
+    queries = {o.phrase for o in reading.objects}
+    assert reading.regions and all(r.mask.shape == (64, 64) and r.mask.dtype == bool for r in reading.regions)
+    assert {r.label for r in reading.regions} <= queries
+    assert 0 <= reading.reward <= 1
+
+
+def test_llm_judge_with_a_tiny_random_causal_lm(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from diffalign.scorers.judges import make_judge
+
+    words = ["<unk>", "yes", "no", *"an image was generated for the prompt a region of it shows is that answer or".split(),
+             "red", "blue", "circle", "square", ".", "?", ":", '"']
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>").save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=64)).save_pretrained(tmp_path)
+    judge = make_judge(f"llm:{tmp_path}")
+    plaus = judge(["a red circle", "a blue square"], ["a red circle"], "a red circle")
+    assert plaus.shape == (2, 1) and np.all((0 <= plaus) & (plaus <= 1))
 
 
 def test_unknown_captioner_and_options_are_user_errors(tmp_path):

@@ -19,7 +19,7 @@ class EmbeddingJudge:
 
     def __call__(self, labels: list[str], objects: list[str], prompt: str) -> np.ndarray:
         sim = self.embed(labels) @ self.embed(objects).T
-        return sim.clamp(min=0).numpy().astype(np.float64)
+        return sim.clamp(0, 1).numpy().astype(np.float64)
 
 
 class LLMJudge:

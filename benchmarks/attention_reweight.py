@@ -18,7 +18,7 @@ from diffalign.builtin import BUILTIN_GUIDANCE
 from diffalign.evaluation.bench import score_images, summarise
 from diffalign.methods.realign import ReweightConfig, regenerate
 from diffalign.models import load_pipeline
-from diffalign.sampling import SamplerConfig
+from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers import make_scorer
 from diffalign.world.prompts import first_per_category, shipped_prompts
 
@@ -43,14 +43,13 @@ def main() -> None:
     scorer = make_scorer("segments")
     result = {"model": args.model, "prompts": len(prompts), "images": len(expanded), "steps": args.steps,
               "weak_below": args.weak_below, "until": args.until, "runs": []}
-    baseline = None
+    first = sample(pipe, [p.text for p in expanded], seeds, sampler, progress=False)
+    baseline = summarise(score_images(expanded, [s.image for s in first], seeds), 0)
+    result["without"] = {"mean": baseline.mean, "categories": baseline.categories}
     for weight in (float(w) for w in args.weights.split(",")):
         t0 = time.time()
         out = regenerate(pipe, [p.text for p in expanded], seeds, sampler, scorer,
-                         ReweightConfig(weight, args.weak_below, args.until), progress=False)
-        if baseline is None:
-            baseline = summarise(score_images(expanded, [s.image for s in out.first], seeds), 0)
-            result["without"] = {"mean": baseline.mean, "categories": baseline.categories}
+                         ReweightConfig(weight, args.weak_below, args.until), progress=False, first=first)
         changed = [k for k, b in enumerate(out.boosted) if b]
         after = summarise(score_images(expanded, [s.image for s in out.final], seeds), 0)
         before_rows = np.array([r.score for r in baseline.rows])

@@ -248,6 +248,25 @@ def test_realign_recipe_loads_with_rank_sum_and_both_rewards():
     assert load_recipe("realign", False).scorer_options["segments"]["segmenter"] == "grounded"
 
 
+def test_align_with_realign_parts_selects_by_rank_sum(tiny_model, tiny_blip, tmp_path):
+    recipe = tmp_path / "realign_tiny.toml"
+    recipe.write_text(
+        'name = "realign_tiny"\nscorers = ["caption", "segments"]\ncandidates = 3\n'
+        '[selector]\nkind = "rank_sum"\nscores = ["caption", "segments"]\n[adapter]\nkind = "lora"\nrank = 4\nalpha = 4\n'
+        f'[scorer_options.caption]\ncaptioner = "{tiny_blip}"\nmax_new_tokens = 4\n'
+        '[scorer_options.segments]\nsegmenter = "builtin"\n')
+    (tmp_path / "train.jsonl").write_text('{"prompt": "a red circle and a blue square", "category": "color"}\n'
+                                          '{"prompt": "two green crosses", "category": "numeracy"}\n')
+    run = tmp_path / "run"
+    assert main(["align", "--model", str(tiny_model), "--recipe", str(recipe), "--prompts", str(tmp_path / "train.jsonl"),
+                 "--val-prompts", str(tmp_path / "train.jsonl"), "--eval-per-category", "1", "--train-steps", "2",
+                 "--steps", "3", "--out", str(run)]) == 0
+    rows = [json.loads(line) for line in (run / "round_1" / "pool" / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all({"caption", "segments"} <= set(r["scores"]) for r in rows)
+    assert len((run / "round_1" / "selected.jsonl").read_text().splitlines()) == 2
+    assert (run / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
+
+
 def test_score_cli_with_the_segments_and_caption_scorers(tmp_path, capsys):
     folder = tmp_path / "imgs"
     folder.mkdir()

@@ -29,8 +29,10 @@ class Regeneration:
 
 
 def regenerate(pipe, prompts: list[str], seeds: list[int], sampler: SamplerConfig, scorer: SegmentsScorer,
-               config: ReweightConfig = ReweightConfig(), progress: bool = True) -> Regeneration:
-    first = sample(pipe, prompts, seeds, sampler, progress=progress)
+               config: ReweightConfig = ReweightConfig(), progress: bool = True,
+               first: list[Sample] | None = None) -> Regeneration:
+    """`first`: the plain pass when the caller has it already (same prompts, seeds and sampler)."""
+    first = first if first is not None else sample(pipe, prompts, seeds, sampler, progress=progress)
     boosted = [[i for i, s in enumerate(scorer.read(x.image, x.prompt).support) if s < config.weak_below]
                for x in first]
     todo = [k for k, b in enumerate(boosted) if b]

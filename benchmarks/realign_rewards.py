@@ -48,25 +48,38 @@ def renders(n: int, seed: int):
     return out
 
 
+_FLIP = {"left": "right", "right": "left", "above": "below", "below": "above"}
+
+
 def caption_accuracy(captions: list[str], targets: list[str]) -> dict:
-    hits = {f: [] for f in FIELDS} | {"relation": [], "parsed": []}
+    """Exact string match, and per-field accuracy up to object order (the captioner cannot know which
+    object a prompt named first): the caption's objects are paired with the truth's in the order that
+    matches more fields; a relation counts as right when it holds in that pairing."""
+    hits = {f: [] for f in FIELDS} | {"relation": [], "parsed": [], "objects_all_right": []}
     for caption, target in zip(captions, targets):
         truth = parse(target)
         try:
             got = parse(caption)
         except PromptError:
-            hits["parsed"].append(False)
-            continue
-        hits["parsed"].append(True)
-        if len(got.objects) != len(truth.objects):
+            got = None
+        hits["parsed"].append(got is not None)
+        if got is None or len(got.objects) != len(truth.objects):
             for f in FIELDS:
-                hits[f].append(False)
+                hits[f].extend([False] * len(truth.objects))
+            hits["objects_all_right"].append(False)
+            if truth.relation:
+                hits["relation"].append(False)
             continue
-        for a, b in zip(got.objects, truth.objects):
-            for f in FIELDS:
-                hits[f].append(getattr(a, f) == getattr(b, f))
+        orders = [got.objects, got.objects[::-1]] if len(got.objects) == 2 else [got.objects]
+        agree = [[[getattr(a, f) == getattr(b, f) for f in FIELDS] for a, b in zip(o, truth.objects)] for o in orders]
+        best = max(range(len(orders)), key=lambda k: sum(map(sum, agree[k])))
+        for row in agree[best]:
+            for f, ok in zip(FIELDS, row):
+                hits[f].append(ok)
+        hits["objects_all_right"].append(all(map(all, agree[best])))
         if truth.relation:
-            hits["relation"].append(got.relation == truth.relation)
+            said = got.relation if best == 0 else _FLIP.get(got.relation)
+            hits["relation"].append(said == truth.relation)
     result = {"exact_match": float(np.mean([c == t for c, t in zip(captions, targets)]))}
     return result | {k: float(np.mean(v)) if v else None for k, v in hits.items()}
 

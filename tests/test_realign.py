@@ -289,6 +289,11 @@ def test_generate_with_reweight_records_the_reweighted_objects(tiny_model, tmp_p
     assert len(rows) == 2 and all(set(r["reweighted_objects"]) <= {0, 1} for r in rows)
 
 
+def test_generate_rejects_a_non_positive_reweight(capsys):
+    assert main(["generate", "--prompt", "a red circle", "--reweight", "0"]) == 2
+    assert "--reweight must be positive" in capsys.readouterr().err
+
+
 def test_scorers_and_reweighting_never_import_the_reference_evaluator():
     code = ("import sys, diffalign.scorers, diffalign.sampling.reweight, diffalign.methods.realign; "
             "bad = [m for m in sys.modules if m.startswith('diffalign.evaluation')]; "

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("nothing to generate: pass --prompt TEXT or --prompts FILE")
     if args.n < 1:
         raise UserInputError("--n must be at least 1")
+    if args.reweight is not None and args.reweight <= 0:
+        raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
     if args.model == "builtin":
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(p.text)
@@ -69,8 +71,6 @@ def _reweighted(pipe, texts: list[str], seeds: list[int], args: argparse.Namespa
     from ..scorers import make_scorer
     from .align import in_shapes_world
 
-    if args.reweight <= 0:
-        raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
     shapes_world = all(in_shapes_world(t) for t in texts)  # the built-in segmenter reads these exactly
     options = load_recipe("realign", args.model == "builtin" or shapes_world).scorer_options.get("segments", {})
     result = regenerate(pipe, texts, seeds, sampler_config(args), make_scorer("segments", **options),

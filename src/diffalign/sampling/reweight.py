@@ -15,6 +15,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from ..scorers.phrases import PromptObject, prompt_objects
+from .hooks import StepState
 
 
 class TokenWeights:
@@ -101,7 +102,7 @@ class ReweightHook:
         self.state.weights = self.all[self.offset : self.offset + batch_size]
         self.offset += batch_size
 
-    def step(self, state) -> None:
+    def step(self, state: StepState) -> None:
         if self.until_step is not None and state.index + 1 >= self.until_step:
             self.state.weights = None  # the next UNet calls run unweighted
 

@@ -282,6 +282,16 @@ def test_score_cli_with_the_segments_and_caption_scorers(tmp_path, capsys):
         assert len(table) == 3 and all(-1 <= r[name] <= 1 for r in table)
 
 
+def test_score_cli_passes_scorer_options(tiny_blip, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(fresh_scenes(1, seed=6)[0][1]).save(folder / "0.png")
+    assert main(["score", "--scorer", "caption", "--images", str(folder), "--prompt", "a red circle",
+                 "--option", f"captioner={tiny_blip}", "--option", "max_new_tokens=3"]) == 0
+    assert main(["score", "--scorer", "caption", "--images", str(folder), "--prompt", "a red circle",
+                 "--option", "colour"]) == 2
+
+
 def test_generate_with_reweight_records_the_reweighted_objects(tiny_model, tmp_path):
     assert main(["generate", "--model", str(tiny_model), "--prompt", "a red circle and a blue square", "--n", "2",
                  "--reweight", "3", "--out", str(tmp_path / "g"), *FAST]) == 0

@@ -29,7 +29,7 @@ from diffalign.models import load_pipeline
 from diffalign.pool import PoolRow
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers import make_scorer
-from diffalign.selection import rank_sum, top_k
+from diffalign.selection import by_prompt, rank_sum, top_k
 from diffalign.world.grammar import PromptError, parse
 from diffalign.world.prompts import first_per_category, random_spec, shipped_prompts
 from diffalign.world.render import render_prompt
@@ -82,6 +82,16 @@ def caption_accuracy(captions: list[str], targets: list[str]) -> dict:
             hits["relation"].append(said == truth.relation)
     result = {"exact_match": float(np.mean([c == t for c, t in zip(captions, targets)]))}
     return result | {k: float(np.mean(v)) if v else None for k, v in hits.items()}
+
+
+def selection_quality(rows: list[PoolRow]) -> dict[str, float]:
+    """Mean reference score of the candidates each selector keeps (rows carry caption, segments, reference)."""
+    picked = {"rank_sum": rank_sum(rows, ["caption", "segments"]),
+              "sum": rank_sum(rows, ["caption", "segments"], raw=True),
+              "caption_only": top_k(rows, "caption"), "segments_only": top_k(rows, "segments"),
+              "lowest_seed (random)": [min(g, key=lambda r: r.seed) for g in by_prompt(rows).values()],
+              "oracle": top_k(rows, "reference")}
+    return {n: float(np.mean([r.scores["reference"] for r in chosen])) for n, chosen in picked.items()}
 
 
 def swapped(spec):
@@ -140,16 +150,10 @@ def main() -> None:
                     scores={"caption": float(rewards["caption"][i]), "segments": float(rewards["segments"][i]),
                             "reference": float(reference[i])})
             for i, (t, p, s) in enumerate(zip(texts, expanded, seeds))]
-    picked = {"rank_sum": rank_sum(rows, ["caption", "segments"]),
-              "sum": rank_sum(rows, ["caption", "segments"], raw=True),
-              "caption_only": top_k(rows, "caption"), "segments_only": top_k(rows, "segments"),
-              "first_seed (random)": [r for r in rows if r.seed == 0],
-              "oracle": top_k(rows, "reference")}
     out["generated"] = {
         "prompts": len(prompts), "k": args.k, "mean_reference_score": float(reference.mean()),
         "spearman_with_reference": {n: float(spearmanr(v, reference).statistic) for n, v in rewards.items()},
-        "reference_score_of_selected": {n: float(np.mean([r.scores["reference"] for r in chosen]))
-                                        for n, chosen in picked.items()}}
+        "reference_score_of_selected": selection_quality(rows)}
     out["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(out, indent=1))
 

@@ -45,7 +45,7 @@ DEFAULTS = {
     "vae": dict(steps=4000, batch=16, lr=1e-3),
     "clip": dict(steps=1800, batch=64, lr=5e-4),
     "unet": dict(steps=4000, batch=64, lr=4e-4),
-    "captioner": dict(steps=800, batch=32, lr=1e-3),
+    "captioner": dict(steps=1400, batch=32, lr=1e-3),
 }
 
 

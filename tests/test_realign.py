@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from diffalign.methods.recipe import load_recipe
 from diffalign.sampling import SamplerConfig, encode_prompts
 from diffalign.sampling.reweight import object_positions, reweighting, token_weights
 from diffalign.scorers import make_scorer
-from diffalign.world.grammar import parse
 from diffalign.world.prompts import random_spec
 from diffalign.world.render import render_prompt
 from diffalign.world.vocab import BACKGROUND, COLORS
@@ -49,8 +47,15 @@ def tiny_blip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_grounding(tmp_path_factory):
     """Randomly initialised OWL-ViT and SAM folders (model + processor), the shapes of the hub ones."""
-    from transformers import (CLIPTokenizer, OwlViTConfig, OwlViTForObjectDetection, OwlViTProcessor, SamConfig,
-                              SamModel, SamProcessor)
+    from transformers import (
+        CLIPTokenizer,
+        OwlViTConfig,
+        OwlViTForObjectDetection,
+        OwlViTProcessor,
+        SamConfig,
+        SamModel,
+        SamProcessor,
+    )
     from transformers.models.owlvit import OwlViTImageProcessorPil
     from transformers.models.sam import SamImageProcessorPil
 

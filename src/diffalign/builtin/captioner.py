@@ -21,7 +21,7 @@ from ..world.render import PlacedObject, render_prompt
 from ..world.spec import PromptSpec
 from ..world.vocab import IMAGE_SIZE, words
 from .configs import MAX_TOKENS
-from .data import SceneStream, to_tensor
+from .data import SceneStream
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
 

@@ -1,4 +1,5 @@
-"""`diffalign world train`: the three stages (vae, clip, unet) that build the built-in model folder.
+"""`diffalign world train`: the three stages (vae, clip, unet) that build the built-in model folder, and the
+built-in captioner (its own folder, used by the caption reward).
 
 Each stage keeps its state under WORK/<stage>/ and resumes from it; `assemble` writes the
 standard diffusers pipeline folder (loadable with DiffusionPipeline.from_pretrained).
@@ -26,7 +27,7 @@ from .data import SceneStream, hard_negative
 from .tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
-STAGES = ("vae", "clip", "unet")
+STAGES = ("vae", "clip", "unet")  # the pipeline; the built-in scorers train in train_scorers.py
 
 
 @dataclass

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SCORER_DEFAULTS = {
     "vqa": dict(steps=1200, batch=128, lr=2e-3),
     "aesthetics": dict(steps=4000, batch=256, lr=1e-3),
+    "captioner": dict(steps=1400, batch=32, lr=1e-3),
 }
 CLEAN_SCORE, WORST_SCORE = 9.0, 1.0  # aesthetics targets on LAION's 1-10 scale: clean renders vs fully degraded
 
@@ -143,4 +144,40 @@ def install(final: Path, target: Path) -> None:
     log.info("scorer weights written to %s", target)
 
 
-SCORER_TRAINERS = {"vqa": train_vqa, "aesthetics": train_aesthetics}
+def train_captioner(cfg: StageConfig) -> Path:
+    """Teacher-forced captioning on augmented renders; returns WORK/captioner/final (model + processor)."""
+    from diffusers import AutoencoderKL
+
+    from .captioner import augment, build_processor, caption_loss, make_captioner, scene_batch
+    from .data import to_tensor
+
+    torch.manual_seed(cfg.seed)
+    processor = build_processor(cfg.work / "captioner" / "processor")
+    tokenizer = processor.tokenizer
+    model = make_captioner(tokenizer)
+    vae = AutoencoderKL.from_pretrained(BUILTIN_MODEL_DIR / "vae").eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps, warmup=100))
+    start = load_state(cfg.work / "captioner" / "state.pt", model=model, opt=opt, sched=sched)
+    stream = SceneStream(cfg.seed + 2 + start)
+    gen = torch.Generator().manual_seed(cfg.seed + start)
+
+    def step(i: int) -> float:
+        images, captions = scene_batch(stream, cfg.batch)
+        loss = caption_loss(model, tokenizer, augment(to_tensor(images), vae, gen), captions)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    _loop(cfg, "captioner", step, start, {"model": model, "opt": opt, "sched": sched})
+    out = cfg.work / "captioner" / "final"
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+
+SCORER_TRAINERS = {"vqa": train_vqa, "aesthetics": train_aesthetics, "captioner": train_captioner}

@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=4, help="images per prompt")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/generate"))
+    p.add_argument("--reweight", type=float, metavar="W",
+                   help="RealignDiff fine stage: regenerate (same seed) images whose prompt objects the segmentation "
+                   "reward finds missing or weak, with those objects' tokens' cross-attention multiplied by W "
+                   "(segmentation options: the realign recipe's; its built-in ones for shapes-world prompts)")
     add_model_args(p)
     add_sampler_args(p)
     blend = p.add_argument_group("cross-attention guidance (DreamBlend)",
@@ -71,6 +75,10 @@ def run(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise UserInputError("--n must be at least 1")
     blend = _blend_config(args)
+    if args.reweight is not None and args.reweight <= 0:
+        raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
+    if blend and args.reweight is not None:
+        raise UserInputError("--reweight cannot be combined with --guide/--edit")
     if args.model == "builtin":
         token = subject_token(args.edit or args.adapter)  # a personalized subject's token is no world word
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
@@ -79,14 +87,32 @@ def run(args: argparse.Namespace) -> None:
     pipe = _load(args, blend)
     texts = [p.text for p in prompts for _ in range(args.n)]
     seeds = [args.seed + k for _ in prompts for k in range(args.n)]
-    hooks = (CrossAttentionGuidance(pipe, blend, config.guidance),) if blend else ()
-    samples = sample(pipe, texts, seeds, config, hooks)
+    boosted = [[] for _ in texts]
+    if args.reweight is None:
+        hooks = (CrossAttentionGuidance(pipe, blend, config.guidance),) if blend else ()
+        samples = sample(pipe, texts, seeds, config, hooks)
+    else:
+        samples, boosted = _reweighted(pipe, texts, seeds, config, args.reweight, args.model)
     images_dir = args.out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     with open(args.out / "index.jsonl", "w") as index:
         for i, s in enumerate(samples):
             name = f"images/{i // args.n:04d}_{s.seed}.png"
             Image.fromarray(s.image).save(args.out / name)
-            index.write(json.dumps({"prompt": s.prompt, "seed": s.seed, "image": name, **s.scores}) + "\n")
+            extra = {"reweighted_objects": boosted[i]} if args.reweight is not None else {}
+            index.write(json.dumps({"prompt": s.prompt, "seed": s.seed, "image": name, **s.scores, **extra}) + "\n")
     grid = save_grid([s.image for s in samples], columns=args.n, path=args.out / "grid.png")
     print(f"{len(samples)} images in {images_dir}, grid {grid}")
+
+
+def _reweighted(pipe, texts: list[str], seeds: list[int], config, weight: float, model: str):
+    from ..methods.realign import ReweightConfig, regenerate
+    from ..methods.recipe import load_recipe
+    from ..scorers import make_scorer
+    from .align import in_shapes_world
+
+    shapes_world = all(in_shapes_world(t) for t in texts)  # the built-in segmenter reads these exactly
+    options = load_recipe("realign", model == "builtin" or shapes_world).scorer_options.get("segments", {})
+    result = regenerate(pipe, texts, seeds, config, make_scorer("segments", **options), ReweightConfig(weight=weight))
+    print(f"re-weighted {sum(bool(b) for b in result.boosted)} of {len(texts)} images")
+    return result.final, result.boosted

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(default: DIR/index.jsonl)")
     p.add_argument("--out", type=Path, help="table path (default: DIR/scores_<scorer>.jsonl)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a scorer option, as in a recipe's [scorer_options.<scorer>] (repeatable), e.g. "
+                   "captioner=Salesforce/blip-image-captioning-large; VALUE is JSON when it parses, else text")
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -52,11 +55,25 @@ def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[P
     return pairs
 
 
+def _options(pairs: list[str]) -> dict:
+    options = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserInputError(f"--option {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def run(args: argparse.Namespace) -> None:
     pairs = _pairs(args.images, args.prompt, args.prompts)
+    options = _options(args.option)
     needs_model = scorer_factory(args.scorer).needs_model
     scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None,
-                         cache_dir=args.images)
+                         cache_dir=args.images, **options)
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])
     columns = scorer.score(images, [t for _, t in pairs])
     out = args.out or args.images / f"scores_{args.scorer}.jsonl"

@@ -10,22 +10,23 @@ import torch
 
 from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
 
+SCORER_STAGES = ("vqa", "aesthetics", "captioner")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     world = sub.add_parser("world", help="the built-in shapes world: train its model, write its prompt sets")
     wsub = world.add_subparsers(dest="world_command", required=True)
     train = wsub.add_parser("train", help="train the built-in model stage by stage (resumable), then assemble it",
                             description="Stages: vae, clip (both need nothing), unet (needs vae and clip), "
-                            "assemble (writes the diffusers folder); all = those four. The built-in scorers, vqa and "
-                            "aesthetics, read the shipped model's VAE and CLIP and are trained on their own. Each "
-                            "stage resumes from WORK/<stage>/state.pt.")
-    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all", "vqa", "aesthetics"],
-                       default="all")
+                            "assemble (writes the diffusers folder); all = those four. The built-in scorers — vqa, "
+                            "aesthetics and captioner — read the shipped model's VAE and CLIP and are trained on "
+                            "their own. Each stage resumes from WORK/<stage>/state.pt.")
+    train.add_argument("--stage", choices=["vae", "clip", "unet", "assemble", "all", *SCORER_STAGES], default="all")
     train.add_argument("--work", type=Path, default=Path("work/builtin"), help="checkpoints and caches")
     train.add_argument("--out", type=Path, default=Path(str(BUILTIN_MODEL_DIR)),
                        help="where assemble writes the pipeline folder (default: the shipped built-in model)")
     train.add_argument("--scorers-out", type=Path, default=Path(str(BUILTIN_SCORER_DIR)),
-                       help="where the vqa and aesthetics stages write their weights (default: the shipped ones)")
+                       help="where the scorer stages write their weights (default: the shipped ones)")
     train.add_argument("--steps", type=int, help="total steps of the stage (default per stage)")
     train.add_argument("--batch", type=int)
     train.add_argument("--lr", type=float)
@@ -44,7 +45,7 @@ def run_train(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.stage in ("vqa", "aesthetics"):
+    if args.stage in SCORER_STAGES:
         from ..builtin.train_scorers import SCORER_DEFAULTS, SCORER_TRAINERS, install
 
         d = SCORER_DEFAULTS[args.stage]

@@ -16,12 +16,12 @@ class GrammarQuestionGenerator:
 
     def generate(self, prompt: str) -> QuestionSet:
         spec = parse(prompt)
-        entities = [_entity(o, spec.counted) for o in spec.objects]
+        entities = [entity_of(o, spec.counted) for o in spec.objects]
         relations = [Relation(0, relation_phrase(spec.relation), 1)] if spec.relation else []
         return build_questions(prompt, entities, relations)
 
 
-def _entity(group: ObjectSpec, counted: bool) -> Entity:
+def entity_of(group: ObjectSpec, counted: bool) -> Entity:
     attributes = tuple((category, word) for category, word in
                        (("size", group.size), ("color", group.color), ("texture", group.texture)) if word)
     return Entity(noun=group.shape, plural=PLURALS[group.shape], attributes=attributes,

@@ -1,0 +1,79 @@
+"""Caption reward (RealignDiff, coarse stage): caption each image, reward = cosine similarity of the
+caption's and the prompt's text embeddings. A global check: it sees whatever the captioner says.
+
+The captioner is any BLIP captioning model transformers loads (`BlipForConditionalGeneration`:
+'builtin' = the shapes-world captioner, or e.g. Salesforce/blip-image-captioning-large); embeddings
+come from a CLIP text tower (text_embed.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..builtin import CAPTIONER_DIR
+from ..errors import UserInputError
+from .base import register
+from .text_embed import TextEmbedder
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    captioner: str = "builtin"  # 'builtin', a folder or a hub id of a BLIP captioning model
+    embedder: str = "builtin"  # CLIP whose text tower embeds caption and prompt
+    max_new_tokens: int = 24
+    batch_size: int = 64
+
+
+class Captioner:
+    def __init__(self, name: str = "builtin", max_new_tokens: int = 24, batch_size: int = 64):
+        from transformers import AutoProcessor, BlipForConditionalGeneration
+
+        source = str(CAPTIONER_DIR) if name == "builtin" else name
+        if name == "builtin" and not (Path(source) / "config.json").exists():
+            raise UserInputError("the built-in captioner is not trained: run `diffalign world train --stage captioner`")
+        try:
+            self.model = BlipForConditionalGeneration.from_pretrained(source).eval()
+            self.processor = AutoProcessor.from_pretrained(source)
+        except OSError as err:
+            raise UserInputError(f"could not load captioner {name!r}: {str(err).splitlines()[0]}") from None
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+
+    @torch.no_grad()
+    def __call__(self, images: np.ndarray) -> list[str]:
+        """Greedy captions of N x H x W x 3 uint8 images."""
+        captions = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [Image.fromarray(im) for im in images[start : start + self.batch_size]]
+            pixels = self.processor(images=batch, return_tensors="pt").pixel_values.to(self.model.dtype)
+            out = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, do_sample=False)
+            captions.extend(t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True))
+        return captions
+
+
+@register("caption")
+class CaptionScorer:
+    name = "caption"
+    higher_is_better = True
+    needs_model = False
+
+    def __init__(self, pipe=None, cache_dir=None, **options):
+        try:
+            self.config = CaptionConfig(**options)
+        except TypeError as err:
+            raise UserInputError(f"caption scorer: {err}") from None
+        c = self.config
+        self.captioner = Captioner(c.captioner, c.max_new_tokens, c.batch_size)
+        self.embed = TextEmbedder(c.embedder)
+
+    def score_with_captions(self, images: np.ndarray, prompts: list[str]) -> tuple[np.ndarray, list[str]]:
+        captions = self.captioner(images)
+        cos = (self.embed(captions) * self.embed(prompts)).sum(-1)
+        return cos.numpy().astype(np.float64), captions
+
+    def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
+        return {self.name: self.score_with_captions(images, prompts)[0]}

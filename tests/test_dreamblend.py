@@ -19,7 +19,6 @@ from diffalign.sampling.attention import capture_cross_attention
 from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig
 from diffalign.training import AdapterConfig, TrainConfig
 from diffalign.training.personalize import PersonalizeConfig, check_token, personalize
-from diffalign.world.render import shape_mask
 
 SAMPLER = SamplerConfig(steps=4, guidance=3.0)
 

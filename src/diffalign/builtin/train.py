@@ -43,7 +43,7 @@ class StageConfig:
 DEFAULTS = {
     "vae": dict(steps=4000, batch=16, lr=1e-3),
     "clip": dict(steps=1800, batch=64, lr=5e-4),
-    "unet": dict(steps=4000, batch=64, lr=4e-4),
+    "unet": dict(steps=6000, batch=64, lr=4e-4),
 }
 
 

@@ -39,7 +39,8 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
     html = (run / "report.html").read_text()
     assert "curves.png" in html and "round_1_scores_hist.png" in html and (run / "report" / "curves.png").exists()
     assert "Selection per round" in html
-    assert json.loads((run / "round_2" / "selection.json").read_text())["selected"] == 2
+    summary = json.loads((run / "round_2" / "selection.json").read_text())
+    assert summary["selected"] == 2 and summary["passing"] == summary["candidates"] == 6  # top-k: no minimums
     assert "R=2" in capsys.readouterr().out
     assert main(["compare", str(run), "--out", str(tmp_path / "cmp")]) == 0
     compared = json.loads((tmp_path / "cmp" / "compare.json").read_text())[0]
@@ -110,3 +111,18 @@ def test_align_runs_on_a_real_style_model_with_free_text_prompts(tiny_model, tmp
     assert len(rows) == 2 * len(sample_file.read_text().splitlines())
     assert (tmp_path / "run" / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
     assert not (tmp_path / "run" / "eval").exists()  # no reference evaluation outside the shapes world
+
+
+def test_dreamsync_recipe_stops_cleanly_when_nothing_passes_and_resumes_with_fallback(tmp_path, capsys):
+    args = align_args("builtin", tmp_path, "ds", "--recipe", "dreamsync", "--rounds", "1")
+    assert main(args) == 2  # 3-step images pass neither threshold
+    assert "no candidate passed" in capsys.readouterr().err
+    run = tmp_path / "ds"
+    rows = pool_rows(run)
+    assert len(rows) == 6 and all({"vqa", "aesthetics"} <= set(r["scores"]) for r in rows)
+    summary = json.loads((run / "round_1" / "selection.json").read_text())
+    assert summary["passing"] == summary["selected"] == 0
+    assert (run / "questions-grammar.json").exists()  # questions cached beside the run
+    assert main(args + ["--fallback-top-k"]) == 0  # resumes: same pool, top-1 by vqa per prompt
+    assert pool_rows(run) == rows
+    assert len((run / "round_1" / "selected.jsonl").read_text().splitlines()) == 2

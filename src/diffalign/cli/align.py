@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, help="k: candidates kept per prompt")
     p.add_argument("--selector", choices=["top_k", "threshold", "rank_sum", "sum"],
                    help="selector kind (rank_sum: sum of per-score ranks; sum: sum of raw scores)")
+    p.add_argument("--fallback-top-k", dest="fallback_top_k", action="store_const", const=True,
+                   help="threshold selector: when no candidate passes, keep the top-k by the first score")
     p.add_argument("--prompts-per-category", type=int, help="use the first N train prompts of each category")
     p.add_argument("--rank", type=int, help="adapter rank (alpha follows unless --alpha)")
     p.add_argument("--alpha", type=int)
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> None:
     builtin = args.model == "builtin"
     recipe = load_recipe(args.recipe, builtin)
     recipe = override(recipe, rounds=args.rounds, candidates=args.candidates, prompts_per_category=args.prompts_per_category,
-                      **{"selector.k": args.top_k, "selector.kind": args.selector, "adapter.rank": args.rank,
+                      **{"selector.k": args.top_k, "selector.kind": args.selector,
+                         "selector.fallback_top_k": args.fallback_top_k, "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.lr": args.lr, "sampler.steps": args.steps,

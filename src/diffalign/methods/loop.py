@@ -80,11 +80,12 @@ def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRo
     return pool.rows()
 
 
-def selection_summary(rows: list[PoolRow], chosen: list[PoolRow]) -> dict:
-    prompts = {r.prompt for r in rows}
-    accepted = {c.prompt for c in chosen}
-    return {"candidates": len(rows), "selected": len(chosen), "prompts": len(prompts),
-            "prompts_with_selection": len(accepted), "acceptance_rate": len(chosen) / max(len(rows), 1)}
+def selection_summary(rows: list[PoolRow], chosen: list[PoolRow], minimums: dict[str, float]) -> dict:
+    """Counts for the log and report; acceptance = share of candidates passing every minimum (all when none)."""
+    passing = sum(all(r.scores[n] >= m for n, m in minimums.items()) for r in rows)
+    return {"candidates": len(rows), "passing": passing, "acceptance_rate": passing / max(len(rows), 1),
+            "selected": len(chosen), "prompts": len({r.prompt for r in rows}),
+            "prompts_with_selection": len({c.prompt for c in chosen})}
 
 
 def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], folder: Path) -> dict:
@@ -120,7 +121,8 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             generate_pool(pipe, recipe, prompts, pool, r)
             rows = score_pool(pipe, recipe, pool, run)
             chosen = select(rows, recipe.selector)
-            summary = selection_summary(rows, chosen)
+            minimums = recipe.selector.minimums if recipe.selector.kind == "threshold" else {}
+            summary = selection_summary(rows, chosen, minimums)
             (folder / "selection.json").write_text(json.dumps(summary, indent=1))
             if not chosen:
                 raise UserInputError(f"round {r}: no candidate passed the selector {recipe.selector.kind}; "
@@ -128,8 +130,8 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
                                      f"selector.fallback_top_k) and rerun")
             (folder / "selected.jsonl").write_text("".join(json.dumps({"id": c.id, "prompt": c.prompt,
                                                                        "scores": c.scores}) + "\n" for c in chosen))
-            log.info("round %d: %d of %d candidates selected (%d of %d prompts)", r, len(chosen), len(rows),
-                     summary["prompts_with_selection"], summary["prompts"])
+            log.info("round %d: %d of %d candidates pass, %d selected (%d of %d prompts)", r, summary["passing"],
+                     len(rows), len(chosen), summary["prompts_with_selection"], summary["prompts"])
             if recipe.adapter.text_encoder:
                 conditioning = trained_conditioning(pipe, [c.prompt for c in chosen])
             else:

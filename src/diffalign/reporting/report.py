@@ -100,11 +100,11 @@ def _pool_figures(run: Path, out: Path, scores: list[str]) -> list[tuple[str, st
 
 
 def _selection_table(run: Path) -> str:
-    lines = [f"{'round':<8}{'selected':>10}{'of':>8}{'prompts kept':>14}{'acceptance':>12}"]
+    lines = [f"{'round':<8}{'candidates':>11}{'passing':>9}{'acceptance':>12}{'selected':>10}{'prompts kept':>14}"]
     for path in sorted(run.glob("round_*/selection.json")):
         s = json.loads(path.read_text())
-        lines.append(f"{path.parent.name:<8}{s['selected']:>10}{s['candidates']:>8}"
-                     f"{s['prompts_with_selection']:>8} / {s['prompts']:<4}{100 * s['acceptance_rate']:>11.1f}%")
+        lines.append(f"{path.parent.name:<8}{s['candidates']:>11}{s['passing']:>9}{100 * s['acceptance_rate']:>11.1f}%"
+                     f"{s['selected']:>10}{s['prompts_with_selection']:>8} / {s['prompts']}")
     return "\n".join(lines) if len(lines) > 1 else ""
 
 

@@ -40,11 +40,10 @@ def summarise_run(run: Path) -> dict:
 
 def comparison_table(rows: list[dict]) -> str:
     columns = list(rows[0]["delta"])
-    lines = [f"{'run':<18}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns) + f"{'formed':>14}"]
+    lines = [f"{'run':<20}{'recipe':<12}{'R':>2}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns) + f"{'formed':>14}"]
     for r in rows:
-        name = f"{r['recipe']} R={r['rounds']}"
         formed = f"{100 * r['well_formed']['base']:.0f}->{100 * r['well_formed']['after']:.0f}"
-        lines.append(f"{name:<18}{r['unet_evals']:>11}" + "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
+        lines.append(f"{Path(r['run']).name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}" + "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
                      + f"{formed:>14}")
     return "\n".join(lines)
 
@@ -55,7 +54,7 @@ def _bars(rows: list[dict], path: Path) -> None:
     width = 0.8 / len(rows)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for i, r in enumerate(rows):
-        ax.bar(x + i * width, [100 * r["delta"][c] for c in columns], width, label=f"{r['recipe']} R={r['rounds']}")
+        ax.bar(x + i * width, [100 * r["delta"][c] for c in columns], width, label=Path(r["run"]).name)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(x + width * (len(rows) - 1) / 2, columns)
     ax.set_ylabel("gain over base (points)")

@@ -130,8 +130,9 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
                                      f"selector.fallback_top_k) and rerun")
             (folder / "selected.jsonl").write_text("".join(json.dumps({"id": c.id, "prompt": c.prompt,
                                                                        "scores": c.scores}) + "\n" for c in chosen))
-            log.info("round %d: %d of %d candidates pass, %d selected (%d of %d prompts)", r, summary["passing"],
-                     len(rows), len(chosen), summary["prompts_with_selection"], summary["prompts"])
+            passing = f"{summary['passing']} of {len(rows)} candidates pass the thresholds, " if minimums else ""
+            log.info("round %d: %s%d of %d candidates selected (%d of %d prompts)", r, passing, len(chosen), len(rows),
+                     summary["prompts_with_selection"], summary["prompts"])
             if recipe.adapter.text_encoder:
                 conditioning = trained_conditioning(pipe, [c.prompt for c in chosen])
             else:

@@ -96,3 +96,10 @@ def test_score_pool_fills_missing_columns_once_with_recipe_options(tmp_path, mon
     assert all(r.scores["mi"] == 1.0 for r in scored)  # hook columns are kept, not recomputed
     score_pool(None, recipe, Pool(tmp_path / "pool"), tmp_path)  # a rerun scores nothing again
     assert MeanBrightness.seen == 3
+
+
+def test_an_unknown_scorer_option_is_a_one_line_error():
+    from diffalign.scorers import make_scorer
+
+    with pytest.raises(UserInputError, match="vqa scorer: .*colour"):
+        make_scorer("vqa", colour="red")

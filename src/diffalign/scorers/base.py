@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Callable, Protocol
@@ -53,4 +54,9 @@ def scorer_factory(name: str) -> Callable[..., Scorer]:
 def make_scorer(name: str, pipe=None, cache_dir=None, **options) -> Scorer:
     """Factories take the pipeline (None unless needs_model), a folder where the scorer may keep caches
     (e.g. generated questions; None: no cache) and the scorer's own options from the recipe."""
-    return scorer_factory(name)(pipe=pipe, cache_dir=cache_dir, **options)
+    factory = scorer_factory(name)
+    try:  # an option the factory does not take is a user's typo, not a crash
+        inspect.signature(factory).bind(pipe=pipe, cache_dir=cache_dir, **options)
+    except TypeError as err:
+        raise UserInputError(f"{name} scorer: {err}; check [scorer_options.{name}] or --option") from None
+    return factory(pipe=pipe, cache_dir=cache_dir, **options)

@@ -4,7 +4,7 @@ import torch
 
 from diffalign.errors import UserInputError
 from diffalign.pool import Pool, PoolRow
-from diffalign.selection import SelectorConfig, rank_sum, select, threshold, top_k
+from diffalign.selection import SelectorConfig, preference_pairs, rank_sum, select, threshold, top_k
 
 
 def rows_for(prompt, values, **extra):
@@ -30,6 +30,19 @@ def test_rank_sum_differs_from_raw_sum():
     rows = rows_for("a", [100.0, 3.0, 2.0, 1.0], cap=[0.0, 0.9, 0.8, 1.0])
     assert rank_sum(rows, ["mi", "cap"], raw=True)[0].id == "a-0"
     assert rank_sum(rows, ["mi", "cap"])[0].id == "a-1"  # ranks 2 + 2 beat 3 + 0 and 0 + 3
+
+
+def test_preference_pairs_take_the_least_preferred_candidate_by_the_selectors_own_order():
+    rows = rows_for("a", [0.95, 0.2, 0.99, 0.2], aes=[0.7, 0.9, 0.1, 0.9]) + rows_for("b", [0.5], aes=[0.9])
+    config = SelectorConfig(kind="threshold", scores=["mi"], minimums={"mi": 0.9, "aes": 0.6})
+    pairs = preference_pairs(rows, select(rows, config), config)
+    assert [(c.id, r.id) for c, r in pairs] == [("a-0", "a-3")]  # lowest mi; the tie goes to the higher seed
+    # rank_sum pairs against the lowest rank sum, not the lowest first score
+    rows = rows_for("a", [4.0, 3.0, 2.0, 1.0, 0.0], cap=[1.0, 0.0, 0.6, 0.5, 0.9])  # rank sums 8, 3, 4, 2, 3
+    config = SelectorConfig(kind="rank_sum", scores=["mi", "cap"])
+    assert [(c.id, r.id) for c, r in preference_pairs(rows, select(rows, config), config)] == [("a-0", "a-3")]
+    # a prompt with one candidate has nothing to prefer it to
+    assert preference_pairs(rows_for("b", [0.5]), rows_for("b", [0.5]), SelectorConfig(scores=["mi"])) == []
 
 
 def test_selector_needs_its_scores():

@@ -48,15 +48,21 @@ def threshold(rows: list[PoolRow], minimums: dict[str, float], rank_by: str) -> 
     return out
 
 
+def preferences(group: list[PoolRow], scores: list[str], raw: bool = False) -> np.ndarray:
+    """One preference per candidate of a prompt: the sum of its per-score ranks (higher rank = better), or of
+    the raw scores; with one score, that score's order."""
+    matrix = np.array([[r.scores[n] for n in scores] for r in group])
+    return matrix.sum(1) if raw else matrix.argsort(0).argsort(0).sum(1)
+
+
 def rank_sum(rows: list[PoolRow], scores: list[str], k: int = 1, raw: bool = False) -> list[PoolRow]:
     """RealignDiff: rank candidates by each score within a prompt, sum the ranks, keep the top k.
     raw=True sums the raw scores instead (what the public RealignDiff code does)."""
     _require(rows, scores)
     out = []
     for group in by_prompt(rows).values():
-        matrix = np.array([[r.scores[n] for n in scores] for r in group])
-        combined = matrix.sum(1) if raw else matrix.argsort(0).argsort(0).sum(1)  # higher rank = better
-        order = sorted(range(len(group)), key=lambda i: (-combined[i], group[i].seed))
+        preference = preferences(group, scores, raw)
+        order = sorted(range(len(group)), key=lambda i: (-preference[i], group[i].seed))
         out.extend(group[i] for i in order[:k])
     return out
 
@@ -79,3 +85,20 @@ def select(rows: list[PoolRow], config: SelectorConfig) -> list[PoolRow]:
     if config.kind in ("rank_sum", "sum"):
         return rank_sum(rows, config.scores, config.k, raw=config.kind == "sum")
     raise UserInputError(f"unknown selector {config.kind!r}; choose top_k, threshold, rank_sum or sum")
+
+
+def preference_pairs(rows: list[PoolRow], chosen: list[PoolRow], config: SelectorConfig) -> list[tuple[PoolRow, PoolRow]]:
+    """Pair every chosen candidate with its prompt's least preferred one, by the selector's own ordering (the sum
+    of ranks for rank_sum, raw sum for sum, else the first score); for preference objectives such as Diffusion-DPO.
+    A prompt with a single candidate gives no pair; ties go to the higher seed."""
+    scores = config.scores if config.kind in ("rank_sum", "sum") else config.scores[:1]
+    _require(rows, scores)
+    groups = by_prompt(rows)
+    pairs = []
+    for c in chosen:
+        group = groups[c.prompt]
+        preference = preferences(group, scores, raw=config.kind == "sum" or len(scores) == 1)
+        others = [i for i, r in enumerate(group) if r.id != c.id]
+        if others:
+            pairs.append((c, group[min(others, key=lambda i: (preference[i], -group[i].seed))]))
+    return pairs

@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     kind.add_argument("--lora", dest="adapter_kind", action="store_const", const="lora")
     p.add_argument("--text-encoder", dest="text_encoder", action="store_const", const=True,
                    help="also adapt the text encoder (MI-Tune's default adapts the UNet only)")
+    p.add_argument("--objective", choices=["sft", "dpo"], help="fine-tuning objective: sft (noise-prediction loss on "
+                   "the selected samples, as the papers) or dpo (Diffusion-DPO on selected vs least preferred pairs)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
     p.add_argument("--steps", type=int, help="denoising steps for candidates and evaluation")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
                          "selector.fallback_top_k": args.fallback_top_k, "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
-                         "train.steps": args.train_steps, "train.lr": args.lr, "sampler.steps": args.steps,
+                         "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr, "sampler.steps": args.steps,
                          "sampler.guidance": args.guidance, "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:

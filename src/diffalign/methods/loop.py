@@ -8,7 +8,7 @@ already there, so rerunning the same command after an interruption resumes where
     run/recipe.json               the resolved recipe
     run/eval/round_<r>/           val benchmark of the model after round r (0 = base): results.json, images
     run/round_<r>/pool/           candidates with one score column per recipe scorer (see pool.py)
-    run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning
+    run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning (with the rejected partner for "dpo")
     run/round_<r>/selection.json  how many candidates and prompts the selector accepted
     run/round_<r>/train_state.pt  resumable trainer state
     run/round_<r>/adapter/        the adapter after round r, diffusers LoRA format
@@ -31,7 +31,7 @@ from ..pool import Pool, PoolRow, row_id
 from ..sampling import encode_prompts, sample
 from ..scorers import make_scorer
 from ..scorers.mi import PointwiseMIHook
-from ..selection import select
+from ..selection import preference_pairs, select
 from ..training import (attach_adapter, frozen_conditioning, load_adapter_state, save_adapter, train_adapter,
                         trained_conditioning)
 from ..training.adapters import adapter_state
@@ -121,6 +121,10 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             generate_pool(pipe, recipe, prompts, pool, r)
             rows = score_pool(pipe, recipe, pool, run)
             chosen = select(rows, recipe.selector)
+            rejected: dict[str, PoolRow] = {}
+            if recipe.train.objective == "dpo":  # each selected candidate against its prompt's least preferred one
+                pairs = preference_pairs(rows, chosen, recipe.selector)
+                chosen, rejected = [c for c, _ in pairs], {c.id: r for c, r in pairs}
             minimums = recipe.selector.minimums if recipe.selector.kind == "threshold" else {}
             summary = selection_summary(rows, chosen, minimums)
             (folder / "selection.json").write_text(json.dumps(summary, indent=1))
@@ -128,8 +132,9 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
                 raise UserInputError(f"round {r}: no candidate passed the selector {recipe.selector.kind}; "
                                      f"the scored pool in {pool.root} is kept — loosen the selector (or set "
                                      f"selector.fallback_top_k) and rerun")
-            (folder / "selected.jsonl").write_text("".join(json.dumps({"id": c.id, "prompt": c.prompt,
-                                                                       "scores": c.scores}) + "\n" for c in chosen))
+            (folder / "selected.jsonl").write_text("".join(json.dumps(
+                {"id": c.id, "prompt": c.prompt, "scores": c.scores}
+                | ({"rejected": rejected[c.id].id} if rejected else {})) + "\n" for c in chosen))
             passing = f"{summary['passing']} of {len(rows)} candidates pass the thresholds, " if minimums else ""
             log.info("round %d: %s%d of %d candidates selected (%d of %d prompts)", r, passing, len(chosen), len(rows),
                      summary["prompts_with_selection"], summary["prompts"])
@@ -138,7 +143,8 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             else:
                 embeds = pool.prompt_embeds()
                 conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in chosen]))
-            train_adapter(pipe, params, pool.latents(chosen), conditioning, recipe.train, folder / "train_state.pt")
+            train_adapter(pipe, params, pool.latents(chosen), conditioning, recipe.train, folder / "train_state.pt",
+                          rejected=pool.latents([rejected[c.id] for c in chosen]) if rejected else None)
             save_adapter(pipe, recipe.adapter, adapter_dir)
             torch.save(adapter_state(pipe), done)
         if val:

@@ -2,6 +2,13 @@
 
 A compact loop in the style of ddpo-pytorch: sample t and noise, predict, MSE to the target
 (epsilon or v, as the model was trained), AdamW, gradient clipping; resumable from its state file.
+
+Two objectives on the same loop:
+- "sft" (the papers'): the noise-prediction loss on the selected samples.
+- "dpo" (Diffusion-DPO, Wallace et al. 2023): each selected sample is paired with a rejected candidate of the same
+  prompt; the adapter lowers its denoising error on the selected one relative to the rejected one, measured against
+  the frozen base model. Both members of a pair come from the model's own sampler, so what fitting own samples
+  teaches by itself (their artefacts, the sharpening of guided sampling) cancels and only the preference remains.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     save_every: int = 50
+    objective: str = "sft"  # "sft" or "dpo" (needs a rejected sample per selected one)
+    dpo_beta: float = 1000.0  # Diffusion-DPO's beta: larger = further from the base model before the loss saturates
 
 
 def frozen_conditioning(embeds: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -45,15 +54,34 @@ def trained_conditioning(pipe, prompts: list[str]) -> Callable[[torch.Tensor], t
     return lambda idx: pipe.text_encoder(tokens[idx].to(pipe.device))[0]
 
 
+def denoising_error(unet, z_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean squared error of the UNet's prediction."""
+    pred = unet(z_t, t, encoder_hidden_states=context).sample
+    return F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+
+
+def dpo_loss(error: torch.Tensor, ref_error: torch.Tensor, beta: float) -> torch.Tensor:
+    """Diffusion-DPO: errors are [selected; rejected]; reward the adapter for improving more on the selected ones."""
+    chosen, rejected = (error - ref_error).chunk(2)
+    return -F.logsigmoid(-0.5 * beta * (chosen - rejected)).mean()
+
+
 def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
                   conditioning: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig, state_path: Path,
-                  progress: bool = True, weights: torch.Tensor | None = None) -> list[float]:
+                  progress: bool = True, weights: torch.Tensor | None = None,
+                  rejected: torch.Tensor | None = None) -> list[float]:
     """Train `params` (the adapter) on selected samples: latents[i] with conditioning(i); returns the loss per step.
 
     `weights` (one per sample) scale each sample's loss, e.g. DreamBooth's instance + lambda * prior loss.
+    `rejected[i]` (objective "dpo") is the candidate that latents[i] was preferred to, for the same prompt.
     """
     if len(latents) == 0:
         raise ValueError("no training samples")
+    if config.objective not in ("sft", "dpo"):
+        raise ValueError(f"unknown training objective {config.objective!r}: use 'sft' or 'dpo'")
+    if config.objective == "dpo" and (rejected is None or len(rejected) != len(latents)):
+        raise ValueError("the dpo objective needs one rejected latent per selected latent")
     unet = pipe.unet
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     T = noise_scheduler.config.num_train_timesteps
@@ -71,15 +99,24 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     for step in tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tune",
                      disable=not progress, mininterval=5):
         idx = torch.randint(0, len(latents), (min(config.batch_size, len(latents)),), generator=gen)
-        z0 = latents[idx].to(device, dtype)
+        z0, context = latents[idx].to(device, dtype), conditioning(idx).to(device, dtype)
         noise = torch.randn(z0.shape, generator=gen).to(device, dtype)
         t = torch.randint(0, T, (len(idx),), generator=gen).to(device)
+        if config.objective == "dpo":  # the pair shares its prompt, noise and timestep
+            z0 = torch.cat([z0, rejected[idx].to(device, dtype)])
+            noise, t, context = torch.cat([noise, noise]), torch.cat([t, t]), torch.cat([context, context])
         z_t = noise_scheduler.add_noise(z0, noise, t)
         target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
             noise_scheduler.get_velocity(z0, noise, t)
-        pred = unet(z_t, t, encoder_hidden_states=conditioning(idx).to(device, dtype)).sample
-        loss = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-        loss = (loss * weights[idx].to(device)).mean() if weights is not None else loss.mean()
+        error = denoising_error(unet, z_t, t, context, target)
+        if config.objective == "dpo":
+            with torch.no_grad():
+                unet.disable_adapters()
+                ref_error = denoising_error(unet, z_t, t, context, target)
+                unet.enable_adapters()
+            loss = dpo_loss(error, ref_error, config.dpo_beta)
+        else:
+            loss = (error * weights[idx].to(device)).mean() if weights is not None else error.mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

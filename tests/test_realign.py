@@ -248,7 +248,8 @@ def test_realign_recipe_loads_with_rank_sum_and_both_rewards():
         recipe = load_recipe("realign", builtin)
         assert recipe.scorers == ["caption", "segments"] and recipe.rounds == 1
         assert recipe.selector.kind == "rank_sum" and recipe.selector.scores == ["caption", "segments"]
-        assert recipe.adapter.kind == "lora" and recipe.candidates == 10
+        assert recipe.adapter.kind == "lora" and recipe.candidates == (8 if builtin else 10)
+        assert recipe.train.objective == ("dpo" if builtin else "sft")  # the paper fine-tunes on the top-1 (SFT)
     assert load_recipe("realign", True).scorer_options["segments"]["segmenter"] == "builtin"
     assert load_recipe("realign", False).scorer_options["segments"]["segmenter"] == "grounded"
 

@@ -19,28 +19,27 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from diffalign.evaluation.bench import run_bench, score_images
 from diffalign.models import load_pipeline
 from diffalign.pool import Pool, PoolRow
-from diffalign.sampling import SamplerConfig
-from diffalign.selection import by_prompt
+from diffalign.sampling import SamplerConfig, encode_prompts
+from diffalign.selection import SelectorConfig, by_prompt, preference_pairs, select
 from diffalign.training import AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, train_adapter
 from diffalign.world.prompts import Prompt, first_per_category, shipped_prompts
 
 
 def pairs_by(rows: list[PoolRow], key: str, seed: int = 0) -> list[tuple[PoolRow, PoolRow]]:
-    """(kept, paired) per prompt: best vs worst by a score column, or two distinct random candidates."""
+    """(kept, paired) per prompt: top-1 vs bottom-1 by a score column, as the loop pairs them, or two distinct
+    random candidates."""
+    if key != "random":
+        config = SelectorConfig(kind="top_k", scores=[key])
+        return preference_pairs(rows, select(rows, config), config)
     rng = np.random.default_rng(seed)
     pairs = []
     for group in by_prompt(rows).values():
-        if key == "random":
-            i, j = rng.choice(len(group), 2, replace=False)
-            pairs.append((group[i], group[j]))
-        else:
-            ranked = sorted(group, key=lambda r: (-r.scores[key], r.seed))
-            pairs.append((ranked[0], ranked[-1]))
+        i, j = rng.choice(len(group), 2, replace=False)
+        pairs.append((group[i], group[j]))
     return pairs
 
 
@@ -48,8 +47,7 @@ def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Promp
     pipe = load_pipeline(args.model)
     if pairs:
         params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank))
-        embeds = pool.prompt_embeds()
-        conditioning = frozen_conditioning(torch.stack([embeds[int(c.id.split("-")[0])] for c, _ in pairs]))
+        conditioning = frozen_conditioning(encode_prompts(pipe, [c.prompt for c, _ in pairs]))
         config = TrainConfig(steps=args.train_steps, lr=args.lr, objective=objective, dpo_beta=args.beta)
         state = args.work / f"state_{objective}.pt"
         state.unlink(missing_ok=True)

@@ -102,7 +102,7 @@ def test_text_encoder_adapter_is_optional_and_loads_in_vanilla_diffusers(tiny_mo
 def test_dpo_prefers_the_chosen_latents_relative_to_the_base_model(tiny_model, tmp_path):
     """Diffusion-DPO starts at log 2 (adapter = base) and learns to denoise the chosen latents better than the
     rejected ones, relative to the frozen base model."""
-    from diffalign.training.trainer import denoising_error
+    from diffalign.training.trainer import adapters_disabled, denoising_error
 
     pipe = load_pipeline(str(tiny_model), device="cpu")
     params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
@@ -117,15 +117,31 @@ def test_dpo_prefers_the_chosen_latents_relative_to_the_base_model(tiny_model, t
     scheduler = pipe.scheduler
 
     def margin():  # error on chosen minus error on rejected, same noise and t
-        errors = [denoising_error(pipe.unet, scheduler.add_noise(z, noise, t), t, embeds, noise) for z in (chosen, rejected)]
+        errors = [denoising_error(pipe.unet, scheduler.add_noise(z, noise, t), t, embeds, noise)
+                  for z in (chosen, rejected)]
         return (errors[0] - errors[1]).mean().item()
 
     with torch.no_grad():
         tuned = margin()
-        pipe.unet.disable_adapters()
-        base = margin()
-        pipe.unet.enable_adapters()
+        with adapters_disabled(pipe):
+            base = margin()
     assert tuned < base
+
+
+def test_the_dpo_reference_switches_off_the_text_encoder_adapter_too(tiny_model):
+    from diffalign.training.trainer import adapters_disabled
+
+    pipe = load_pipeline(str(tiny_model), device="cpu")
+    base = encode_prompts(pipe, PROMPTS)
+    params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4, text_encoder=True))
+    with torch.no_grad():
+        for name, p in pipe.text_encoder.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.5)  # a trained text-encoder adapter
+    assert params and not torch.allclose(encode_prompts(pipe, PROMPTS), base)
+    with adapters_disabled(pipe):
+        assert torch.allclose(encode_prompts(pipe, PROMPTS), base)
+    assert not torch.allclose(encode_prompts(pipe, PROMPTS), base)  # switched back on afterwards
 
 
 def test_dpo_without_rejected_samples_is_an_error(tiny_model, tmp_path):

@@ -87,7 +87,8 @@ def select(rows: list[PoolRow], config: SelectorConfig) -> list[PoolRow]:
     raise UserInputError(f"unknown selector {config.kind!r}; choose top_k, threshold, rank_sum or sum")
 
 
-def preference_pairs(rows: list[PoolRow], chosen: list[PoolRow], config: SelectorConfig) -> list[tuple[PoolRow, PoolRow]]:
+def preference_pairs(rows: list[PoolRow], chosen: list[PoolRow],
+                     config: SelectorConfig) -> list[tuple[PoolRow, PoolRow]]:
     """Pair every chosen candidate with its prompt's least preferred one, by the selector's own ordering (the sum
     of ranks for rank_sum, raw sum for sum, else the first score); for preference objectives such as Diffusion-DPO.
     A prompt with a single candidate gives no pair; ties go to the higher seed."""

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> None:
                          "selector.fallback_top_k": args.fallback_top_k, "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
-                         "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr, "sampler.steps": args.steps,
+                         "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
+                         "sampler.steps": args.steps,
                          "sampler.guidance": args.guidance, "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:

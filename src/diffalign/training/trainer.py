@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,19 @@ def trained_conditioning(pipe, prompts: list[str]) -> Callable[[torch.Tensor], t
     tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
                             truncation=True, return_tensors="pt").input_ids
     return lambda idx: pipe.text_encoder(tokens[idx].to(pipe.device))[0]
+
+
+@contextmanager
+def adapters_disabled(pipe):
+    """The base model: every adapted model of the pipeline with its adapter off (Diffusion-DPO's reference)."""
+    models = [m for m in (pipe.unet, pipe.text_encoder) if getattr(m, "peft_config", None)]
+    for model in models:
+        model.disable_adapters()
+    try:
+        yield
+    finally:
+        for model in models:
+            model.enable_adapters()
 
 
 def denoising_error(unet, z_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
@@ -110,10 +124,9 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
             noise_scheduler.get_velocity(z0, noise, t)
         error = denoising_error(unet, z_t, t, context, target)
         if config.objective == "dpo":
-            with torch.no_grad():
-                unet.disable_adapters()
-                ref_error = denoising_error(unet, z_t, t, context, target)
-                unet.enable_adapters()
+            with torch.no_grad(), adapters_disabled(pipe):  # the base model's text encoder too, if it is adapted
+                ref_context = conditioning(idx).to(device, dtype)
+                ref_error = denoising_error(unet, z_t, t, torch.cat([ref_context, ref_context]), target)
             loss = dpo_loss(error, ref_error, config.dpo_beta)
         else:
             loss = (error * weights[idx].to(device)).mean() if weights is not None else error.mean()

@@ -38,6 +38,8 @@ class StageConfig:
     lr: float
     seed: int = 0
     save_every: int = 200
+    init_from: Path | None = None  # unet stage: an assembled model folder whose UNet is the starting point
+    cache_size: int = 24_576  # unet stage: encoded renders it trains on (CLI default too)
 
 
 DEFAULTS = {
@@ -123,6 +125,19 @@ def train_clip(cfg: StageConfig) -> None:
     model.save_pretrained(cfg.work / "clip" / "final")
 
 
+def seed_work_from_model(work: Path, model_dir: Path) -> None:
+    """Make an assembled model's VAE, CLIP and tokenizer the finished frozen stages of `work`, so the
+    unet stage can continue a shipped model after its own work folder is gone."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPModel, CLIPTokenizer
+
+    if not (work / "vae" / "final").exists():
+        AutoencoderKL.from_pretrained(model_dir / "vae").save_pretrained(work / "vae" / "final")
+    if not (work / "clip" / "final").exists():
+        CLIPModel.from_pretrained(model_dir / "clip").save_pretrained(work / "clip" / "final")
+        CLIPTokenizer.from_pretrained(model_dir / "tokenizer").save_pretrained(work / "clip" / "tokenizer")
+
+
 def _load_frozen(work: Path):
     from diffusers import AutoencoderKL
     from transformers import CLIPModel, CLIPTokenizer
@@ -143,7 +158,7 @@ def load_latents(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
 
 def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> Path:
     """Encode n renders once (posterior mean and std), chunk by chunk, resumable."""
-    path = work / "unet" / "latents.safetensors"
+    path = work / "unet" / f"latents-{n}.safetensors"
     if path.exists():
         return path
     parts_dir = work / "unet" / "latent_parts"
@@ -173,16 +188,21 @@ def warmup_cosine(step: int, total: int, warmup: int = 300, floor: float = 0.1) 
     return min(1.0, (step + 1) / warmup) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
 
 
-def train_unet(cfg: StageConfig, cache_size: int = 24_576, caption_dropout: float = 0.1) -> None:
+def train_unet(cfg: StageConfig, caption_dropout: float = 0.1) -> None:
+    """Epsilon-prediction training on cached latents; with `cfg.init_from` it continues that model's UNet
+    (raw and EMA weights both start from it) under a fresh warm-up + cosine schedule of `cfg.steps`."""
+    from diffusers import UNet2DConditionModel
     from diffusers.training_utils import EMAModel
 
     torch.manual_seed(cfg.seed)
+    if cfg.init_from is not None:
+        seed_work_from_model(cfg.work, cfg.init_from)
     vae, clip, tokenizer = _load_frozen(cfg.work)
-    cache = build_latent_cache(cfg.work, vae, cache_size, cfg.seed)
+    cache = build_latent_cache(cfg.work, vae, cfg.cache_size, cfg.seed)
     tensors, captions = load_latents(cache)
     scale = vae.config.scaling_factor
     text_model = clip.text_model
-    unet = make_unet()
+    unet = UNet2DConditionModel.from_pretrained(cfg.init_from / "unet") if cfg.init_from else make_unet()
     ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True, power=0.75)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps))

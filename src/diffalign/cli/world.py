@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
+from ..errors import UserInputError
 
 SCORER_STAGES = ("vqa", "aesthetics", "captioner")
 
@@ -32,6 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float)
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init-from", help="unet stage: continue from an assembled model ('builtin' or a folder): "
+                       "its VAE, CLIP and tokenizer become the frozen stages, its UNet the starting weights")
+    train.add_argument("--cache-size", type=int, default=24_576,
+                       help="unet stage: encoded renders to train on (default %(default)s)")
     train.set_defaults(func=run_train)
     prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
     prompts.add_argument("--out", type=Path, required=True)
@@ -41,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     from ..builtin.train import DEFAULTS, STAGES, TRAINERS, StageConfig, assemble
+    from ..models.loading import resolve_model
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
@@ -53,11 +59,16 @@ def run_train(args: argparse.Namespace) -> None:
                           lr=args.lr or d["lr"], seed=args.seed)
         install(SCORER_TRAINERS[args.stage](cfg), args.scorers_out / args.stage)
         return
+    if args.init_from and args.stage != "unet":
+        raise UserInputError("--init-from continues the unet stage only: add --stage unet")
+    init_from = Path(resolve_model(args.init_from)) if args.init_from else None
+    if init_from is not None and not (init_from / "unet").is_dir():
+        raise UserInputError(f"--init-from {args.init_from}: no unet/ folder in {init_from}; give an assembled model")
     stages = STAGES if args.stage == "all" else (() if args.stage == "assemble" else (args.stage,))
     for stage in stages:
         d = DEFAULTS[stage]
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
-                          lr=args.lr or d["lr"], seed=args.seed)
+                          lr=args.lr or d["lr"], seed=args.seed, init_from=init_from, cache_size=args.cache_size)
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)

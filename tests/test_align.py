@@ -89,6 +89,20 @@ def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path,
     assert calls["n"] == 0
 
 
+def test_rerun_with_other_prompts_is_refused_and_keeps_the_run(tiny_model, tmp_path, capsys):
+    assert main(align_args(tiny_model, tmp_path, "run", "--candidates", "2")) == 0
+    run = tmp_path / "run"
+    rows = pool_rows(run)
+    args = align_args(tiny_model, tmp_path, "run", "--candidates", "2")
+    (tmp_path / "train.jsonl").write_text(PROMPTS.replace("two green", "three green"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "other prompts" in err and "new --out" in err
+    assert main(args[:-2] + ["--guidance", "2", "--out", str(run)]) == 2
+    assert "other prompts, sampler" in capsys.readouterr().err
+    assert pool_rows(run) == rows
+
+
 def test_zero_selected_is_a_clear_error_and_keeps_the_pool(tiny_model, tmp_path, capsys):
     recipe = tmp_path / "strict.toml"
     recipe.write_text('name = "strict"\n[selector]\nkind = "threshold"\nscores = ["mi"]\nminimums = { mi = 1e9 }\n')

@@ -6,6 +6,7 @@ Every stage leaves its result on disk under the run folder and is skipped when t
 already there, so rerunning the same command after an interruption resumes where it stopped:
 
     run/recipe.json               the resolved recipe
+    run/inputs.json               what the pools and evals depend on; a rerun with other inputs is refused
     run/eval/round_<r>/           val benchmark of the model after round r (0 = base): results.json, images
     run/round_<r>/pool/           candidates with one score column per recipe scorer (see pool.py)
     run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning (with the rejected partner for "dpo")
@@ -16,6 +17,7 @@ already there, so rerunning the same command after an interruption resumes where
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, replace
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 from ..evaluation.bench import run_bench
 from ..pool import Pool, PoolRow, row_id
@@ -100,10 +103,38 @@ def prompt_index(prompts: list[Prompt]) -> dict[str, int]:
     return {p.text: i for i, p in enumerate(prompts)}
 
 
+def prompts_digest(prompts: list[Prompt]) -> str:
+    return hashlib.sha256(json.dumps([[p.text, p.category] for p in prompts]).encode()).hexdigest()[:16]
+
+
+def run_inputs(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt]) -> dict:
+    """What finished pools, latents and evals were made from. Selector and trainer settings are left out:
+    changing them on a rerun (e.g. adding a fallback) only affects rounds that have not finished."""
+    sampler = {k: v for k, v in asdict(recipe.sampler).items() if k not in ("batch_size", "keep_latents")}
+    model = str(getattr(pipe, "name_or_path", None))
+    return {"model": "builtin" if model == str(BUILTIN_MODEL_DIR) else model, "prompts": prompts_digest(prompts),
+            "val_prompts": prompts_digest(val), "sampler": sampler, "mi": asdict(recipe.mi),
+            "eval": asdict(recipe.eval)}
+
+
+def check_resumable(run: Path, inputs: dict) -> None:
+    """Refuse to resume a run folder made from other inputs: its rows are keyed by prompt index and seed."""
+    path = run / "inputs.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = [k for k in inputs if before.get(k) != json.loads(json.dumps(inputs[k]))]
+        if changed:
+            raise UserInputError(f"{run} holds a run made with other {', '.join(changed)}; rerun with the same "
+                                 f"settings to resume it, or give a new --out")
+    else:
+        path.write_text(json.dumps(inputs, indent=1))
+
+
 def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: Path) -> list[dict]:
     """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model),
     empty when there are no val prompts the reference evaluator can read."""
     run.mkdir(parents=True, exist_ok=True)
+    check_resumable(run, run_inputs(pipe, recipe, prompts, val))
     (run / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1, default=str))
     evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")] if val else []
     if evals:

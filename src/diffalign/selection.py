@@ -94,12 +94,13 @@ def preference_pairs(rows: list[PoolRow], chosen: list[PoolRow],
     A prompt with a single candidate gives no pair; ties go to the higher seed."""
     scores = config.scores if config.kind in ("rank_sum", "sum") else config.scores[:1]
     _require(rows, scores)
-    groups = by_prompt(rows)
+    raw = config.kind == "sum" or len(scores) == 1
+    worst_first = {prompt: [g for _, g in sorted(zip(preferences(group, scores, raw), group),
+                                                 key=lambda pg: (pg[0], -pg[1].seed))]
+                   for prompt, group in by_prompt(rows).items()}
     pairs = []
     for c in chosen:
-        group = groups[c.prompt]
-        preference = preferences(group, scores, raw=config.kind == "sum" or len(scores) == 1)
-        others = [i for i, r in enumerate(group) if r.id != c.id]
-        if others:
-            pairs.append((c, group[min(others, key=lambda i: (preference[i], -group[i].seed))]))
+        rejected = next((r for r in worst_first[c.prompt] if r.id != c.id), None)
+        if rejected is not None:
+            pairs.append((c, rejected))
     return pairs

@@ -50,15 +50,15 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
 
 
 def test_dpo_objective_trains_on_selected_vs_least_preferred_pairs(tiny_model, tmp_path):
-    assert main(align_args(tiny_model, tmp_path, "run", "--objective", "dpo", "--lora", "--rank", "4")) == 0
+    assert main(align_args(tiny_model, tmp_path, "run", "--objective", "dpo", "--pairs", "2", "--lora", "--rank",
+                           "4")) == 0
     run = tmp_path / "run"
     mi = {row["id"]: (row["prompt"], row["scores"]["mi"]) for row in pool_rows(run)}
     selected = [json.loads(line) for line in (run / "round_1" / "selected.jsonl").read_text().splitlines()]
     assert len(selected) == 2
-    for row in selected:
-        prompt, worst = mi[row["rejected"]]
-        assert prompt == row["prompt"] and row["rejected"] != row["id"]
-        assert worst == min(v for p, v in mi.values() if p == prompt)  # top-1 MI against the lowest MI
+    for row in selected:  # top-1 MI against each of the two others, lowest MI first
+        others = sorted(v for i, (p, v) in mi.items() if p == row["prompt"] and i != row["id"])
+        assert [mi[i] for i in row["rejected"]] == [(row["prompt"], v) for v in others]
     assert (run / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
 
 

@@ -41,6 +41,13 @@ def test_preference_pairs_take_the_least_preferred_candidate_by_the_selectors_ow
     rows = rows_for("a", [4.0, 3.0, 2.0, 1.0, 0.0], cap=[1.0, 0.0, 0.6, 0.5, 0.9])  # rank sums 8, 3, 4, 2, 3
     config = SelectorConfig(kind="rank_sum", scores=["mi", "cap"])
     assert [(c.id, r.id) for c, r in preference_pairs(rows, select(rows, config), config)] == [("a-0", "a-3")]
+    # several pairs per chosen candidate: the least preferred first, never another chosen candidate
+    config = SelectorConfig(kind="top_k", scores=["mi"], k=2, pairs=2)
+    rows = rows_for("a", [4.0, 3.0, 2.0, 1.0, 0.0])
+    assert [(c.id, r.id) for c, r in preference_pairs(rows, select(rows, config), config)] == \
+        [("a-0", "a-4"), ("a-0", "a-3"), ("a-1", "a-4"), ("a-1", "a-3")]
+    config = SelectorConfig(kind="top_k", scores=["mi"], pairs=9)
+    assert len(preference_pairs(rows, select(rows, config), config)) == 4  # as many as the prompt has
     # a prompt with one candidate has nothing to prefer it to
     assert preference_pairs(rows_for("b", [0.5]), rows_for("b", [0.5]), SelectorConfig(scores=["mi"])) == []
 

@@ -74,6 +74,7 @@ class SelectorConfig:
     k: int = 1
     minimums: dict[str, float] = field(default_factory=dict)
     fallback_top_k: bool = False  # threshold only: when nothing passes at all, keep the top k by scores[0]
+    pairs: int = 1  # preference objectives: rejected partners per chosen candidate (its prompt's least preferred)
 
 
 def select(rows: list[PoolRow], config: SelectorConfig) -> list[PoolRow]:
@@ -89,18 +90,15 @@ def select(rows: list[PoolRow], config: SelectorConfig) -> list[PoolRow]:
 
 def preference_pairs(rows: list[PoolRow], chosen: list[PoolRow],
                      config: SelectorConfig) -> list[tuple[PoolRow, PoolRow]]:
-    """Pair every chosen candidate with its prompt's least preferred one, by the selector's own ordering (the sum
-    of ranks for rank_sum, raw sum for sum, else the first score); for preference objectives such as Diffusion-DPO.
-    A prompt with a single candidate gives no pair; ties go to the higher seed."""
+    """Pair every chosen candidate with its prompt's `config.pairs` least preferred unchosen ones, by the
+    selector's own ordering (the sum of ranks for rank_sum, raw sum for sum, else the first score); for
+    preference objectives such as Diffusion-DPO. A prompt with no unchosen candidate gives no pair; ties go to
+    the higher seed."""
     scores = config.scores if config.kind in ("rank_sum", "sum") else config.scores[:1]
     _require(rows, scores)
     raw = config.kind == "sum" or len(scores) == 1
+    chosen_ids = {c.id for c in chosen}
     worst_first = {prompt: [g for _, g in sorted(zip(preferences(group, scores, raw), group),
-                                                 key=lambda pg: (pg[0], -pg[1].seed))]
+                                                 key=lambda pg: (pg[0], -pg[1].seed)) if g.id not in chosen_ids]
                    for prompt, group in by_prompt(rows).items()}
-    pairs = []
-    for c in chosen:
-        rejected = next((r for r in worst_first[c.prompt] if r.id != c.id), None)
-        if rejected is not None:
-            pairs.append((c, rejected))
-    return pairs
+    return [(c, r) for c in chosen for r in worst_first[c.prompt][:config.pairs]]

@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also adapt the text encoder (MI-Tune's default adapts the UNet only)")
     p.add_argument("--objective", choices=["sft", "dpo"], help="fine-tuning objective: sft (noise-prediction loss on "
                    "the selected samples, as the papers) or dpo (Diffusion-DPO on selected vs least preferred pairs)")
+    p.add_argument("--pairs", type=int, help="dpo: rejected partners per selected candidate (its prompt's least "
+                   "preferred candidates)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
     p.add_argument("--steps", type=int, help="denoising steps for candidates and evaluation")
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> None:
     recipe = load_recipe(args.recipe, builtin)
     recipe = override(recipe, rounds=args.rounds, candidates=args.candidates, prompts_per_category=args.prompts_per_category,
                       **{"selector.k": args.top_k, "selector.kind": args.selector,
-                         "selector.fallback_top_k": args.fallback_top_k, "adapter.rank": args.rank,
+                         "selector.fallback_top_k": args.fallback_top_k, "selector.pairs": args.pairs,
+                         "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,

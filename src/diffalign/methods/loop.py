@@ -9,7 +9,7 @@ already there, so rerunning the same command after an interruption resumes where
     run/inputs.json               what the pools and evals depend on; a rerun with other inputs is refused
     run/eval/round_<r>/           val benchmark of the model after round r (0 = base): results.json, images
     run/round_<r>/pool/           candidates with one score column per recipe scorer (see pool.py)
-    run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning (with the rejected partner for "dpo")
+    run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning (with their rejected partners for "dpo")
     run/round_<r>/selection.json  how many candidates and prompts the selector accepted
     run/round_<r>/train_state.pt  resumable trainer state
     run/round_<r>/adapter/        the adapter after round r, diffusers LoRA format
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -152,10 +153,13 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             generate_pool(pipe, recipe, prompts, pool, r)
             rows = score_pool(pipe, recipe, pool, run)
             chosen = select(rows, recipe.selector)
-            rejected: dict[str, PoolRow] = {}
-            if recipe.train.objective == "dpo":  # each selected candidate against its prompt's least preferred one
-                pairs = preference_pairs(rows, chosen, recipe.selector)
-                chosen, rejected = [c for c, _ in pairs], {c.id: r for c, r in pairs}
+            dpo = recipe.train.objective == "dpo"
+            pairs = preference_pairs(rows, chosen, recipe.selector) if dpo else []
+            rejected = defaultdict(list)  # chosen id -> its rejected partners (dpo)
+            for c, worse in pairs:
+                rejected[c.id].append(worse.id)
+            if dpo:
+                chosen = [c for c in chosen if rejected[c.id]]
             minimums = recipe.selector.minimums if recipe.selector.kind == "threshold" else {}
             summary = selection_summary(rows, chosen, minimums)
             (folder / "selection.json").write_text(json.dumps(summary, indent=1))
@@ -165,17 +169,19 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
                                      f"selector.fallback_top_k) and rerun")
             (folder / "selected.jsonl").write_text("".join(json.dumps(
                 {"id": c.id, "prompt": c.prompt, "scores": c.scores}
-                | ({"rejected": rejected[c.id].id} if rejected else {})) + "\n" for c in chosen))
+                | ({"rejected": rejected[c.id]} if dpo else {})) + "\n" for c in chosen))
             passing = f"{summary['passing']} of {len(rows)} candidates pass the thresholds, " if minimums else ""
-            log.info("round %d: %s%d of %d candidates selected (%d of %d prompts)", r, passing, len(chosen), len(rows),
-                     summary["prompts_with_selection"], summary["prompts"])
+            log.info("round %d: %s%d of %d candidates selected (%d of %d prompts)%s", r, passing, len(chosen),
+                     len(rows), summary["prompts_with_selection"], summary["prompts"],
+                     f", {len(pairs)} preference pairs" if dpo else "")
+            winners = [c for c, _ in pairs] if dpo else chosen
             if recipe.adapter.text_encoder:
-                conditioning = trained_conditioning(pipe, [c.prompt for c in chosen])
+                conditioning = trained_conditioning(pipe, [c.prompt for c in winners])
             else:
                 embeds = pool.prompt_embeds()
-                conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in chosen]))
-            train_adapter(pipe, params, pool.latents(chosen), conditioning, recipe.train, folder / "train_state.pt",
-                          rejected=pool.latents([rejected[c.id] for c in chosen]) if rejected else None)
+                conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
+            train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder / "train_state.pt",
+                          rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
             save_adapter(pipe, recipe.adapter, adapter_dir)
             torch.save(adapter_state(pipe), done)
         if val:

@@ -1,11 +1,11 @@
 """`diffalign world train`: the unet stage continues a shipped model and resumes after an interruption."""
 
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import DiffusionPipeline, UNet2DConditionModel
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin.checkpoint import load_state
-from diffalign.builtin.train import StageConfig, train_unet
+from diffalign.builtin.train import StageConfig, assemble, train_unet
 
 
 def _flat(unet: UNet2DConditionModel) -> torch.Tensor:
@@ -16,7 +16,7 @@ def test_unet_stage_continues_shipped_model_and_resumes(tmp_path):
     cfg = StageConfig(work=tmp_path, steps=2, batch=4, lr=1e-4, save_every=1, init_from=BUILTIN_MODEL_DIR,
                       cache_size=512)
     train_unet(cfg)
-    assert (tmp_path / "vae" / "final").is_dir() and (tmp_path / "clip" / "tokenizer").is_dir()
+    assert (tmp_path / "vae" / "final").is_dir() and (tmp_path / "clip" / "tokenizer" / "vocab.json").exists()
     assert (tmp_path / "unet" / "latents-512.safetensors").exists()
     assert load_state(tmp_path / "unet" / "state.pt") == 2
 
@@ -30,3 +30,6 @@ def test_unet_stage_continues_shipped_model_and_resumes(tmp_path):
     assert load_state(tmp_path / "unet" / "state.pt") == 3
     after_three = _flat(UNet2DConditionModel.from_pretrained(tmp_path / "unet" / "final"))
     assert not torch.equal(after_three, after_two)
+
+    pipe = DiffusionPipeline.from_pretrained(assemble(tmp_path, tmp_path / "model"))  # a loadable model again
+    assert torch.equal(_flat(pipe.unet), after_three)

@@ -129,13 +129,13 @@ def seed_work_from_model(work: Path, model_dir: Path) -> None:
     """Make an assembled model's VAE, CLIP and tokenizer the finished frozen stages of `work`, so the
     unet stage can continue a shipped model after its own work folder is gone."""
     from diffusers import AutoencoderKL
-    from transformers import CLIPModel, CLIPTokenizer
+    from transformers import CLIPModel
 
     if not (work / "vae" / "final").exists():
         AutoencoderKL.from_pretrained(model_dir / "vae").save_pretrained(work / "vae" / "final")
     if not (work / "clip" / "final").exists():
         CLIPModel.from_pretrained(model_dir / "clip").save_pretrained(work / "clip" / "final")
-        CLIPTokenizer.from_pretrained(model_dir / "tokenizer").save_pretrained(work / "clip" / "tokenizer")
+        shutil.copytree(model_dir / "tokenizer", work / "clip" / "tokenizer", dirs_exist_ok=True)
 
 
 def _load_frozen(work: Path):

@@ -39,7 +39,7 @@ class StageConfig:
     seed: int = 0
     save_every: int = 200
     init_from: Path | None = None  # unet stage: an assembled model folder whose UNet is the starting point
-    cache_size: int = 24_576  # unet stage: encoded renders it trains on (CLI default too)
+    cache_size: int = 24_576  # unet stage: encoded renders it trains on
 
 
 DEFAULTS = {

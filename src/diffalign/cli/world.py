@@ -35,8 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--init-from", help="unet stage: continue from an assembled model ('builtin' or a folder): "
                        "its VAE, CLIP and tokenizer become the frozen stages, its UNet the starting weights")
-    train.add_argument("--cache-size", type=int, default=24_576,
-                       help="unet stage: encoded renders to train on (default %(default)s)")
+    train.add_argument("--cache-size", type=int, help="unet stage: encoded renders to train on (default 24,576)")
     train.set_defaults(func=run_train)
     prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
     prompts.add_argument("--out", type=Path, required=True)
@@ -68,7 +67,8 @@ def run_train(args: argparse.Namespace) -> None:
     for stage in stages:
         d = DEFAULTS[stage]
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
-                          lr=args.lr or d["lr"], seed=args.seed, init_from=init_from, cache_size=args.cache_size)
+                          lr=args.lr or d["lr"], seed=args.seed, init_from=init_from,
+                          cache_size=args.cache_size or StageConfig.cache_size)
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)

@@ -1,15 +1,16 @@
-"""`diffalign world train`: the unet stage continues a shipped model and resumes after an interruption."""
+"""`diffalign world train` continuing a shipped model: the unet stage (resuming after an interruption) and the
+vae stage (its decoder only)."""
 
 import torch
-from diffusers import DiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin.checkpoint import load_state
-from diffalign.builtin.train import StageConfig, assemble, train_unet
+from diffalign.builtin.train import StageConfig, assemble, train_unet, train_vae
 
 
-def _flat(unet: UNet2DConditionModel) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for p in unet.parameters()])
+def _flat(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
 
 
 def test_unet_stage_continues_shipped_model_and_resumes(tmp_path):
@@ -33,3 +34,17 @@ def test_unet_stage_continues_shipped_model_and_resumes(tmp_path):
 
     pipe = DiffusionPipeline.from_pretrained(assemble(tmp_path, tmp_path / "model"))  # a loadable model again
     assert torch.equal(_flat(pipe.unet), after_three)
+
+
+def test_vae_stage_from_a_model_fine_tunes_only_its_decoder(tmp_path):
+    shipped = AutoencoderKL.from_pretrained(BUILTIN_MODEL_DIR / "vae")
+    train_vae(StageConfig(work=tmp_path, steps=2, batch=4, lr=1e-3, save_every=1, init_from=BUILTIN_MODEL_DIR))
+    tuned = AutoencoderKL.from_pretrained(tmp_path / "vae" / "final")
+    for part in ("encoder", "quant_conv"):  # the latent space the UNet was trained in stays
+        assert torch.equal(_flat(getattr(tuned, part)), _flat(getattr(shipped, part)))
+    assert not torch.equal(_flat(tuned.decoder), _flat(shipped.decoder))
+    assert tuned.config.scaling_factor == shipped.config.scaling_factor
+
+    pipe = DiffusionPipeline.from_pretrained(assemble(tmp_path, tmp_path / "model"))  # with the model's own UNet
+    assert torch.equal(_flat(pipe.unet), _flat(UNet2DConditionModel.from_pretrained(BUILTIN_MODEL_DIR / "unet")))
+    assert torch.equal(_flat(pipe.vae.decoder), _flat(tuned.decoder))

@@ -38,8 +38,9 @@ class StageConfig:
     lr: float
     seed: int = 0
     save_every: int = 200
-    init_from: Path | None = None  # unet stage: an assembled model folder whose UNet is the starting point
+    init_from: Path | None = None  # an assembled model folder: its UNet (unet stage) or decoder (vae stage) continues
     cache_size: int = 24_576  # unet stage: encoded renders it trains on
+    latent_noise: float = 0.0  # vae stage: max std of noise added to the scaled latents the decoder reads
 
 
 DEFAULTS = {
@@ -69,16 +70,32 @@ def edge_loss(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def train_vae(cfg: StageConfig) -> None:
+    """Reconstruction training from scratch; with `cfg.init_from` only that model's decoder is trained. Its
+    encoder, and so the latent space its UNet was trained in, stays fixed (as in Stability's sd-vae-ft-mse), so
+    the fine-tuned decoder draws sharper images from the same UNet. `cfg.latent_noise` perturbs the latents
+    the decoder reads (std uniform in [0, latent_noise] per image, in the UNet's scaled units), so that it maps
+    the slightly-off latents a UNet samples onto clean renders instead of drawing their errors."""
+    from diffusers import AutoencoderKL
+
     torch.manual_seed(cfg.seed)
-    vae = make_vae()
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr)
+    if cfg.init_from is not None:
+        seed_work_from_model(cfg.work, cfg.init_from, ("clip", "unet"))
+        vae = AutoencoderKL.from_pretrained(cfg.init_from / "vae")
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    else:
+        vae = make_vae()
+    opt = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr)
     start = load_state(cfg.work / "vae" / "state.pt", model=vae, opt=opt)
     stream = SceneStream(cfg.seed + start, textured=True)
 
     def step(i: int) -> float:
         x, _ = stream.batch(cfg.batch)
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample()).sample
+        with torch.set_grad_enabled(cfg.init_from is None):
+            posterior = vae.encode(x).latent_dist
+        z = posterior.sample()
+        sigma = cfg.latent_noise / vae.config.scaling_factor * torch.rand(len(z), 1, 1, 1)
+        recon = vae.decode(z + sigma * torch.randn_like(z)).sample
         loss = (F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x) + edge_loss(recon, x)
                 + 1e-6 * posterior.kl().mean())
         opt.zero_grad()
@@ -87,10 +104,11 @@ def train_vae(cfg: StageConfig) -> None:
         return loss.item()
 
     _loop(cfg, "vae", step, start, {"model": vae, "opt": opt})
-    with torch.no_grad():  # scale latents to unit variance, as Stable Diffusion's scaling_factor does
-        x, _ = stream.batch(1024)
-        std = vae.encode(x).latent_dist.sample().std().item()
-    vae.register_to_config(scaling_factor=1.0 / std)
+    if cfg.init_from is None:
+        with torch.no_grad():  # scale latents to unit variance, as Stable Diffusion's scaling_factor does
+            x, _ = stream.batch(1024)
+            std = vae.encode(x).latent_dist.sample().std().item()
+        vae.register_to_config(scaling_factor=1.0 / std)
     vae.save_pretrained(cfg.work / "vae" / "final")
 
 
@@ -125,16 +143,17 @@ def train_clip(cfg: StageConfig) -> None:
     model.save_pretrained(cfg.work / "clip" / "final")
 
 
-def seed_work_from_model(work: Path, model_dir: Path) -> None:
-    """Make an assembled model's VAE, CLIP and tokenizer the finished frozen stages of `work`, so the
-    unet stage can continue a shipped model after its own work folder is gone."""
-    from diffusers import AutoencoderKL
+def seed_work_from_model(work: Path, model_dir: Path, components=("vae", "clip")) -> None:
+    """Make an assembled model's components the finished stages of `work` (its tokenizer goes with clip), so
+    a stage can continue a shipped model after the model's own work folder is gone."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPModel
 
-    if not (work / "vae" / "final").exists():
-        AutoencoderKL.from_pretrained(model_dir / "vae").save_pretrained(work / "vae" / "final")
-    if not (work / "clip" / "final").exists():
-        CLIPModel.from_pretrained(model_dir / "clip").save_pretrained(work / "clip" / "final")
+    loaders = {"vae": AutoencoderKL, "clip": CLIPModel, "unet": UNet2DConditionModel}
+    for name in components:
+        if not (work / name / "final").exists():
+            loaders[name].from_pretrained(model_dir / name).save_pretrained(work / name / "final")
+    if "clip" in components:
         shutil.copytree(model_dir / "tokenizer", work / "clip" / "tokenizer", dirs_exist_ok=True)
 
 

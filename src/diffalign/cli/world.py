@@ -33,9 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float)
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--init-from", help="unet stage: continue from an assembled model ('builtin' or a folder): "
-                       "its VAE, CLIP and tokenizer become the frozen stages, its UNet the starting weights")
+    train.add_argument("--init-from", help="continue an assembled model ('builtin' or a folder); unet stage: its "
+                       "VAE, CLIP and tokenizer become the frozen stages, its UNet the starting weights; vae stage: "
+                       "fine-tune its VAE decoder only (the encoder and latent space stay, so its UNet stays valid)")
     train.add_argument("--cache-size", type=int, help="unet stage: encoded renders to train on (default 24,576)")
+    train.add_argument("--latent-noise", type=float,
+                       help="vae stage: max std of noise added to the (scaled) latents the decoder learns to read "
+                       "(default 0)")
     train.set_defaults(func=run_train)
     prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
     prompts.add_argument("--out", type=Path, required=True)
@@ -58,17 +62,20 @@ def run_train(args: argparse.Namespace) -> None:
                           lr=args.lr or d["lr"], seed=args.seed)
         install(SCORER_TRAINERS[args.stage](cfg), args.scorers_out / args.stage)
         return
-    if args.init_from and args.stage != "unet":
-        raise UserInputError("--init-from continues the unet stage only: add --stage unet")
+    if args.init_from and args.stage not in ("unet", "vae"):
+        raise UserInputError("--init-from continues one stage of a model: add --stage unet (its UNet) "
+                             "or --stage vae (its decoder)")
     init_from = Path(resolve_model(args.init_from)) if args.init_from else None
-    if init_from is not None and not (init_from / "unet").is_dir():
-        raise UserInputError(f"--init-from {args.init_from}: no unet/ folder in {init_from}; give an assembled model")
+    if init_from is not None and not all((init_from / c).is_dir() for c in ("vae", "clip", "unet")):
+        raise UserInputError(f"--init-from {args.init_from}: {init_from} lacks vae/, clip/ or unet/; "
+                             "give a model assembled by `diffalign world train`")
     stages = STAGES if args.stage == "all" else (() if args.stage == "assemble" else (args.stage,))
     for stage in stages:
         d = DEFAULTS[stage]
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
                           lr=args.lr or d["lr"], seed=args.seed, init_from=init_from,
-                          cache_size=args.cache_size or StageConfig.cache_size)
+                          cache_size=args.cache_size or StageConfig.cache_size, 
+                          latent_noise=args.latent_noise or StageConfig.latent_noise)
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)

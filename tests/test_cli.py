@@ -57,12 +57,16 @@ def test_bench_txt_category_from_file_name_and_crlf(tiny_model, tmp_path):
     (["bench", "--prompts", "nocategory.txt"], "no category"),
     (["bench", "--prompts", "missing.txt"], "prompt file not found"),
     (["generate", "--prompt", "a red circle", "--scheduler", "nope"], None),
+    (["world", "train", "--stage", "clip", "--init-from", "builtin"], "add --stage unet (its UNet) or --stage vae"),
+    (["world", "train", "--stage", "vae", "--init-from", "NOTAMODEL"], "lacks vae/, clip/ or unet/"),
 ])
 def test_bad_input_is_one_line_and_nonzero(argv, message, tmp_path, capsys):
     (tmp_path / "EMPTY").write_text("\n\n")
     (tmp_path / "BROKEN.jsonl").write_text('{"prompt": "a red circle"\n')
     (tmp_path / "nocategory.txt").write_text("a red circle\n")
-    argv = [str(tmp_path / a) if a in ("EMPTY", "BROKEN.jsonl", "nocategory.txt", "missing.txt") else a
+    (tmp_path / "NOTAMODEL" / "unet").mkdir(parents=True)  # a pipeline folder, but not one `world train` assembled
+    (tmp_path / "NOTAMODEL" / "model_index.json").write_text("{}")
+    argv = [str(tmp_path / a) if a in ("EMPTY", "BROKEN.jsonl", "nocategory.txt", "missing.txt", "NOTAMODEL") else a
             for a in argv]
     if message is None:  # argparse rejects it itself
         with pytest.raises(SystemExit) as exit_info:

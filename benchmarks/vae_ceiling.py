@@ -18,21 +18,13 @@ import time
 import numpy as np
 import torch
 
-from diffalign.builtin.data import to_tensor
+from diffalign.builtin.vqa_data import vae_round_trip
 from diffalign.evaluation.reference import evaluate
 from diffalign.models.loading import load_pipeline
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import first_per_category, shipped_prompts
 from diffalign.world.render import render_prompt
 from diffalign.world.vocab import AUX_CATEGORIES, CATEGORIES
-
-
-@torch.no_grad()
-def reconstruct(vae, images: np.ndarray) -> np.ndarray:
-    """uint8 NxHxWx3 through the VAE's mean latent and back to uint8."""
-    x = to_tensor(images).to(vae.device, vae.dtype)
-    decoded = vae.decode(vae.encode(x).latent_dist.mean).sample
-    return ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -52,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
         specs = [parse(p.text) for p in prompts for _ in range(args.per_prompt)]
         seeds = [args.seed + k for _ in prompts for k in range(args.per_prompt)]
         renders = np.stack([render_prompt(s, seed)[0] for s, seed in zip(specs, seeds)])
-        recons = np.concatenate([reconstruct(vae, renders[i:i + 64]) for i in range(0, len(renders), 64)])
+        recons = vae_round_trip(vae, torch.from_numpy(renders), None).numpy()
         row = {"n": len(specs)}
         for name, images in (("render", renders), ("vae", recons)):
             evals = [evaluate(im, s, category) for im, s in zip(images, specs)]

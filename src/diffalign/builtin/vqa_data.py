@@ -97,10 +97,12 @@ def build_vqa_cache(path: Path, vae, n: int, seed: int, chunk: int = 512) -> Pat
 
 
 @torch.no_grad()
-def vae_round_trip(vae, images: torch.Tensor, gen: torch.Generator, batch: int = 64) -> torch.Tensor:
+def vae_round_trip(vae, images: torch.Tensor, gen: torch.Generator | None, batch: int = 64) -> torch.Tensor:
+    """uint8 NxHxWx3 through encoder and decoder: a posterior sample drawn with `gen`, or its mean if None."""
     out = []
     for s in range(0, len(images), batch):
-        dist = vae.encode(to_tensor(images[s : s + batch].numpy())).latent_dist
-        x = vae.decode(dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen)).sample
+        dist = vae.encode(to_tensor(images[s : s + batch].numpy()).to(vae.device, vae.dtype)).latent_dist
+        noise = 0 if gen is None else torch.randn(dist.mean.shape, generator=gen).to(vae.device, vae.dtype)
+        x = vae.decode(dist.mean + dist.std * noise).sample.float().cpu()
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1))
     return torch.cat(out)

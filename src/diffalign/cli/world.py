@@ -74,7 +74,7 @@ def run_train(args: argparse.Namespace) -> None:
         d = DEFAULTS[stage]
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
                           lr=args.lr or d["lr"], seed=args.seed, init_from=init_from,
-                          cache_size=args.cache_size or StageConfig.cache_size, 
+                          cache_size=args.cache_size or StageConfig.cache_size,
                           latent_noise=args.latent_noise or StageConfig.latent_noise)
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):

@@ -5,7 +5,8 @@ from diffusers import DiffusionPipeline
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.errors import UserInputError
-from diffalign.models import load_pipeline, resolve_model
+from diffalign.cli.common import default_guidance
+from diffalign.models import is_shapes_world_model, load_pipeline, resolve_model
 
 
 def test_resolve_model_names():
@@ -13,6 +14,18 @@ def test_resolve_model_names():
     assert resolve_model("stabilityai/stable-diffusion-2-1") == "stabilityai/stable-diffusion-2-1"
     with pytest.raises(UserInputError, match="model not found"):
         resolve_model("/no/such/folder")
+
+
+def test_a_copy_of_the_builtin_folder_gets_the_builtin_defaults(tiny_model, tmp_path):
+    """A folder `world train` assembled (it holds clip/) is sampled like the built-in model: its
+    guidance is the built-in one, not Stable Diffusion's 7.5 (a benchmark once ran at 7.5 by mistake)."""
+    import shutil
+
+    copy = shutil.copytree(str(BUILTIN_MODEL_DIR), tmp_path / "copy")
+    assert is_shapes_world_model("builtin") and is_shapes_world_model(str(copy))
+    assert not is_shapes_world_model(str(tiny_model)) and not is_shapes_world_model("org/model")
+    assert default_guidance(str(copy)) == default_guidance("builtin") == 3.0
+    assert default_guidance(str(tiny_model)) == 7.5
 
 
 def test_folder_without_model_index_is_rejected(tmp_path):

@@ -10,7 +10,7 @@ from ..errors import UserInputError
 from ..evaluation.table import before_after_table
 from ..methods.loop import align
 from ..methods.recipe import load_recipe, override
-from ..models import load_pipeline
+from ..models import is_shapes_world_model, load_pipeline
 from ..world.grammar import parse
 from ..world.prompts import first_per_category, read_prompt_file, shipped_prompts
 from .common import add_model_args
@@ -64,7 +64,7 @@ def in_shapes_world(prompt: str) -> bool:
 
 def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    builtin = args.model == "builtin"
+    builtin = is_shapes_world_model(args.model)
     recipe = load_recipe(args.recipe, builtin)
     recipe = override(recipe, rounds=args.rounds, candidates=args.candidates, prompts_per_category=args.prompts_per_category,
                       **{"selector.k": args.top_k, "selector.kind": args.selector,

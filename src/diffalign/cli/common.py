@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
+from ..models import is_shapes_world_model
 from ..sampling import SCHEDULERS, SamplerConfig
 from ..world.prompts import Prompt, read_prompt_file
 
@@ -22,7 +23,7 @@ def add_sampler_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=d.steps, help=f"denoising steps (default {d.steps})")
     parser.add_argument("--guidance", type=float,
                         help=f"classifier-free guidance scale; <= 1 disables it (default {BUILTIN_GUIDANCE} for "
-                        f"the built-in model, else {d.guidance})")
+                        f"the built-in model or a folder `world train` assembled, else {d.guidance})")
     parser.add_argument("--scheduler", choices=list(SCHEDULERS), help="default: the model's own scheduler")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="images denoised together")
 
@@ -35,7 +36,7 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
 
 
 def default_guidance(model: str) -> float:
-    return BUILTIN_GUIDANCE if model == "builtin" else SamplerConfig().guidance
+    return BUILTIN_GUIDANCE if is_shapes_world_model(model) else SamplerConfig().guidance
 
 
 def read_prompts(args: argparse.Namespace) -> list[Prompt]:

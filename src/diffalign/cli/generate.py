@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserInputError
-from ..models import load_adapter, load_pipeline
+from ..models import is_shapes_world_model, load_adapter, load_pipeline
 from ..reporting.grid import save_grid
 from ..sampling import sample
 from ..sampling.guidance import CrossAttentionGuidance, GuidanceConfig
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
     if blend and args.reweight is not None:
         raise UserInputError("--reweight cannot be combined with --guide/--edit")
-    if args.model == "builtin":
+    if is_shapes_world_model(args.model):
         token = subject_token(args.edit or args.adapter)  # a personalized subject's token is no world word
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(" ".join(w for w in p.text.split() if w != token))
@@ -112,7 +112,7 @@ def _reweighted(pipe, texts: list[str], seeds: list[int], config, weight: float,
     from .align import in_shapes_world
 
     shapes_world = all(in_shapes_world(t) for t in texts)  # the built-in segmenter reads these exactly
-    options = load_recipe("realign", model == "builtin" or shapes_world).scorer_options.get("segments", {})
+    options = load_recipe("realign", is_shapes_world_model(model) or shapes_world).scorer_options.get("segments", {})
     result = regenerate(pipe, texts, seeds, config, make_scorer("segments", **options), ReweightConfig(weight=weight))
     print(f"re-weighted {sum(bool(b) for b in result.boosted)} of {len(texts)} images")
     return result.final, result.boosted

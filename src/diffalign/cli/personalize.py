@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..models import load_pipeline
+from ..models import is_shapes_world_model, load_pipeline
 from ..training import AdapterConfig, TrainConfig
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
     if args.class_images < 0 or args.prior_weight < 0:
         raise UserInputError("--class-images and --prior-weight must not be negative")
     files = subject_files(args.images)
-    if args.model == "builtin":
+    if is_shapes_world_model(args.model):
         parse(args.class_prompt)  # the class prompt must be a world prompt
     pipe = load_pipeline(args.model, device=args.device)
     images = read_subject_images(files, pipe.unet.config.sample_size * pipe.vae_scale_factor)

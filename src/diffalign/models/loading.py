@@ -27,6 +27,15 @@ def resolve_model(model: str) -> str:
     raise UserInputError(f"model not found: {model!r}; give 'builtin', a diffusers pipeline folder, or a hub id")
 
 
+def is_shapes_world_model(model: str) -> bool:
+    """The built-in model, or a folder `world train --stage assemble` wrote (it alone holds the world's CLIP in
+    clip/): such models get the built-in defaults (guidance, recipe sizes, world-prompt checks)."""
+    if model == "builtin":
+        return True
+    path = Path(model).expanduser()
+    return (path / "model_index.json").is_file() and (path / "clip" / "config.json").is_file()
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -102,7 +102,6 @@ def vae_round_trip(vae, images: torch.Tensor, gen: torch.Generator | None, batch
     out = []
     for s in range(0, len(images), batch):
         dist = vae.encode(to_tensor(images[s : s + batch].numpy()).to(vae.device, vae.dtype)).latent_dist
-        noise = 0 if gen is None else torch.randn(dist.mean.shape, generator=gen).to(vae.device, vae.dtype)
-        x = vae.decode(dist.mean + dist.std * noise).sample.float().cpu()
+        x = vae.decode(dist.mode() if gen is None else dist.sample(generator=gen)).sample.float().cpu()
         out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1))
     return torch.cat(out)

@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 from diffalign.builtin import BUILTIN_GUIDANCE
 from diffalign.builtin.captioner import describe
-from diffalign.builtin.data import to_tensor
+from diffalign.builtin.vqa_data import vae_round_trip
 from diffalign.evaluation.bench import score_images
 from diffalign.models import load_pipeline
 from diffalign.pool import PoolRow
@@ -116,10 +116,7 @@ def main() -> None:
     scenes = renders(args.renders, seed=7)
     images = np.stack([im for _, im, _ in scenes])
     targets = [describe(spec, objects) for spec, _, objects in scenes]
-    with torch.no_grad():
-        x = to_tensor(images)
-        trip = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
-    trip = ((trip + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    trip = vae_round_trip(pipe.vae, torch.from_numpy(images), None).numpy()
     out["captioner"] = {"renders": len(scenes), "clean": caption_accuracy(caption.captioner(images), targets),
                         "vae_round_trip": caption_accuracy(caption.captioner(trip), targets)}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diffalign.evaluation.bench import run_bench, score_images
+from diffalign.evaluation.bench import run_bench, score_pool_rows
 from diffalign.models import load_pipeline
 from diffalign.pool import Pool, PoolRow
 from diffalign.sampling import SamplerConfig, encode_prompts
@@ -76,8 +76,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     pool = Pool(args.pool)
     rows = pool.rows()
-    bench = score_images([Prompt(r.prompt, r.category) for r in rows], [pool.image(r) for r in rows],
-                         [r.seed for r in rows])
+    bench = score_pool_rows(pool, rows)
     for r, b in zip(rows, bench):
         r.scores["oracle"] = b.score  # evaluation only: this column never leaves the script
     val = first_per_category(shipped_prompts("val"), args.val_per_category)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diffalign.evaluation.bench import score_images
+from diffalign.evaluation.bench import score_pool_rows
 from diffalign.pool import Pool
-from diffalign.world.prompts import Prompt
 
 
 def summary(pairs: list[tuple[float, float]]) -> dict:
@@ -35,8 +34,7 @@ def main() -> None:
     rows = {r.id: r for r in pool.rows()}
     selected = [json.loads(line) for line in (folder / "selected.jsonl").read_text().splitlines()]
     ids = sorted({s["id"] for s in selected} | {i for s in selected for i in s["rejected"]})
-    bench = score_images([Prompt(rows[i].prompt, rows[i].category) for i in ids], [pool.image(rows[i]) for i in ids],
-                         [rows[i].seed for i in ids])
+    bench = score_pool_rows(pool, [rows[i] for i in ids])
     reference = {i: b.score for i, b in zip(ids, bench)}
     by_category = defaultdict(list)
     for s in selected:

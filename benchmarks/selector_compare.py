@@ -14,9 +14,8 @@ from pathlib import Path
 
 from realign_rewards import selection_quality
 
-from diffalign.evaluation.bench import score_images
+from diffalign.evaluation.bench import score_pool_rows
 from diffalign.pool import Pool
-from diffalign.world.prompts import Prompt
 
 
 def main() -> None:
@@ -25,8 +24,7 @@ def main() -> None:
     args = ap.parse_args()
     pool = Pool(Path(args.pool))
     rows = [r for r in pool.rows() if r.category]
-    bench = score_images([Prompt(r.prompt, r.category) for r in rows], [pool.image(r) for r in rows],
-                         [r.seed for r in rows])
+    bench = score_pool_rows(pool, rows)
     rows = [replace(r, scores={**r.scores, "reference": b.score}) for r, b in zip(rows, bench)]
     print(json.dumps({"pool": args.pool, "candidates": len(rows), "prompts": len({r.prompt for r in rows}),
                       "mean_reference_score": sum(b.score for b in bench) / len(bench),

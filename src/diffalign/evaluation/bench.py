@@ -64,6 +64,12 @@ def score_images(prompts: list[Prompt], images: list[np.ndarray], seeds: list[in
     return rows
 
 
+def score_pool_rows(pool, rows: list) -> list[BenchRow]:
+    """The reference evaluator on candidates of an align run's pool (benchmarks and diagnoses only)."""
+    return score_images([Prompt(r.prompt, r.category) for r in rows], [pool.image(r) for r in rows],
+                        [r.seed for r in rows])
+
+
 def summarise(rows: list[BenchRow], seconds: float) -> BenchResult:
     categories = list(dict.fromkeys(r.category for r in rows))
     means = {c: float(np.mean([r.score for r in rows if r.category == c])) for c in categories}

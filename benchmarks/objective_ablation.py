@@ -25,16 +25,19 @@ from diffalign.models import load_pipeline
 from diffalign.pool import Pool, PoolRow
 from diffalign.sampling import SamplerConfig, encode_prompts
 from diffalign.selection import SelectorConfig, by_prompt, preference_pairs, select
-from diffalign.training import AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, train_adapter
+from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, save_adapter,
+                                train_adapter, trained_conditioning)
 from diffalign.world.prompts import Prompt, first_per_category, shipped_prompts
 
 
-def pairs_by(rows: list[PoolRow], key: str, seed: int = 0) -> list[tuple[PoolRow, PoolRow]]:
-    """(kept, paired) per prompt: top-1 vs bottom-1 by a score column, as the loop pairs them, or two distinct
-    random candidates."""
+def pairs_by(rows: list[PoolRow], key: str, k: int = 1, n_pairs: int = 1, strict: bool = False,
+             seed: int = 0) -> list[tuple[PoolRow, PoolRow]]:
+    """(kept, paired): each prompt's top-k by a score column, each with its n_pairs worst, as the loop pairs them
+    (with `strict`, only pairs the score really orders); or two distinct random candidates per prompt."""
     if key != "random":
-        config = SelectorConfig(kind="top_k", scores=[key])
-        return preference_pairs(rows, select(rows, config), config)
+        config = SelectorConfig(kind="top_k", scores=[key], k=k, pairs=n_pairs)
+        pairs = preference_pairs(rows, select(rows, config), config)
+        return [(c, r) for c, r in pairs if c.scores[key] > r.scores[key]] if strict else pairs
     rng = np.random.default_rng(seed)
     pairs = []
     for group in by_prompt(rows).values():
@@ -46,13 +49,17 @@ def pairs_by(rows: list[PoolRow], key: str, seed: int = 0) -> list[tuple[PoolRow
 def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Prompt]) -> dict:
     pipe = load_pipeline(args.model)
     if pairs:
-        params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank))
-        conditioning = frozen_conditioning(encode_prompts(pipe, [c.prompt for c, _ in pairs]))
+        adapter = AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank, text_encoder=args.text_encoder)
+        params = attach_adapter(pipe, adapter)
+        prompts = [c.prompt for c, _ in pairs]
+        conditioning = trained_conditioning(pipe, prompts) if args.text_encoder else \
+            frozen_conditioning(encode_prompts(pipe, prompts))
         config = TrainConfig(steps=args.train_steps, lr=args.lr, objective=objective, dpo_beta=args.beta)
         state = args.work / f"state_{objective}.pt"
         state.unlink(missing_ok=True)
         train_adapter(pipe, params, pool.latents([c for c, _ in pairs]), conditioning, config, state, progress=False,
                       rejected=pool.latents([r for _, r in pairs]) if objective == "dpo" else None)
+        save_adapter(pipe, adapter, args.work / f"adapter_{objective}")
     result = run_bench(pipe, val, args.per_prompt, seed=0, config=SamplerConfig(steps=20, scheduler="dpm",
                                                                                  guidance=args.guidance))
     return {"mean": round(result.mean, 4), "categories": {k: round(v, 3) for k, v in result.categories.items()},
@@ -68,8 +75,15 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--beta", type=float, default=1000.0)
+    ap.add_argument("--k", type=int, default=1, help="kept candidates per prompt")
+    ap.add_argument("--pairs", type=int, default=1, help="paired (worst) candidates per kept one")
+    ap.add_argument("--strict", action="store_true", help="drop pairs whose two candidates score the same")
+    ap.add_argument("--text-encoder", action="store_true", help="adapt the text encoder too")
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--val-per-category", type=int, default=60)
+    ap.add_argument("--eval", choices=["val", "train"], default="val",
+                    help="benchmark on val prompts, or on the pool's own train prompts (new seeds): a gain there "
+                         "but not on val means the adapter learnt the prompts, not the concepts")
     ap.add_argument("--per-prompt", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("runs/objective_ablation"))
     args = ap.parse_args()
@@ -79,13 +93,15 @@ def main() -> None:
     bench = score_pool_rows(pool, rows)
     for r, b in zip(rows, bench):
         r.scores["oracle"] = b.score  # evaluation only: this column never leaves the script
-    val = first_per_category(shipped_prompts("val"), args.val_per_category)
+    val = first_per_category(shipped_prompts("val"), args.val_per_category) if args.eval == "val" else \
+        list(dict.fromkeys(Prompt(r.prompt, r.category) for r in rows))
     for arm in args.arms:
         t0 = time.time()
         key, _, objective = arm.partition(":")
-        pairs = [] if arm == "base" else pairs_by(rows, key)
+        pairs = [] if arm == "base" else pairs_by(rows, key, args.k, args.pairs, args.strict)
         kept = float(np.mean([c.scores["oracle"] for c, _ in pairs])) if pairs else None
-        print(json.dumps({"arm": arm, "pairs": len(pairs), "reference_score_of_kept": kept,
+        print(json.dumps({"arm": arm, "eval": args.eval, "text_encoder": args.text_encoder, "train_steps": args.train_steps,
+                          "k": args.k, "pairs_per_kept": args.pairs, "strict": args.strict, "pairs": len(pairs), "reference_score_of_kept": kept,
                           "pool_reference_score": float(np.mean([r.scores["oracle"] for r in rows])),
                           **fine_tune_and_bench(pool, pairs, objective or "sft", args, val),
                           "seconds": round(time.time() - t0)}), flush=True)

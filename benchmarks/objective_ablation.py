@@ -28,6 +28,7 @@ from diffalign.selection import SelectorConfig, by_prompt, preference_pairs, sel
 from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, save_adapter,
                                 train_adapter, trained_conditioning)
 from diffalign.world.prompts import Prompt, first_per_category, shipped_prompts
+from diffalign.world.vocab import CATEGORIES
 
 
 def pairs_by(rows: list[PoolRow], key: str, k: int = 1, n_pairs: int = 1, strict: bool = False,
@@ -81,6 +82,7 @@ def main() -> None:
     ap.add_argument("--text-encoder", action="store_true", help="adapt the text encoder too")
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--val-per-category", type=int, default=60)
+    ap.add_argument("--categories", nargs="+", default=None, help="train and benchmark on these categories only")
     ap.add_argument("--eval", choices=["val", "train"], default="val",
                     help="benchmark on val prompts, or on the pool's own train prompts (new seeds): a gain there "
                          "but not on val means the adapter learnt the prompts, not the concepts")
@@ -89,11 +91,11 @@ def main() -> None:
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     pool = Pool(args.pool)
-    rows = pool.rows()
+    rows = [r for r in pool.rows() if args.categories is None or r.category in args.categories]
     bench = score_pool_rows(pool, rows)
     for r, b in zip(rows, bench):
         r.scores["oracle"] = b.score  # evaluation only: this column never leaves the script
-    val = first_per_category(shipped_prompts("val"), args.val_per_category) if args.eval == "val" else \
+    val = first_per_category(shipped_prompts("val", args.categories or CATEGORIES), args.val_per_category) if args.eval == "val" else \
         list(dict.fromkeys(Prompt(r.prompt, r.category) for r in rows))
     for arm in args.arms:
         t0 = time.time()

@@ -2,7 +2,9 @@
 states, so a word the encoder maps to (nearly) the same states is a word the UNet cannot follow, however it is
 fine-tuned. For every val prompt and every kind of one-word change (colour, shape, texture, size, count, the
 opposite relation, a relation on the other axis), the largest per-token distance between the two prompts' hidden
-states, relative to their mean token norm; averaged per kind. Prints JSON.
+states, relative to their mean token norm; averaged per kind. For the built-in model also the built-in CLIP's
+view of the same words: how often it scores a clean render closer to its true caption than to the caption with the
+opposite relation (chance: 0.5). Prints JSON.
 
     python benchmarks/text_separation.py [--model builtin] [--adapter DIR] [--per-category 60]
 """
@@ -17,11 +19,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from diffalign.evaluation.personalization import ClipFeatures
 from diffalign.models import load_pipeline
 from diffalign.sampling import encode_prompts
 from diffalign.world.grammar import parse
 from diffalign.world.perturb import one_change_variants
 from diffalign.world.prompts import first_per_category, shipped_prompts
+from diffalign.world.render import render_prompt
 
 OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 
@@ -44,12 +48,22 @@ def separation(pipe, a: list[str], b: list[str]) -> np.ndarray:
     return ((ha - hb).norm(dim=-1).amax(dim=1) / scale).cpu().numpy()
 
 
+def clip_relation_preference(specs: list) -> float:
+    """Share of renders the built-in CLIP scores closer to their caption than to the opposite relation's."""
+    clip = ClipFeatures.builtin()
+    images = clip.images(np.stack([render_prompt(s, i)[0] for i, s in enumerate(specs)]))
+    true = (images * clip.texts([s.text() for s in specs])).sum(-1)
+    opposite = (images * clip.texts([replace(s, relation=OPPOSITE[s.relation]).text() for s in specs])).sum(-1)
+    return float((true > opposite).float().mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="builtin")
     parser.add_argument("--adapter", default=None)
     parser.add_argument("--per-category", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clip-renders", type=int, default=300, help="train spatial prompts rendered for the CLIP check")
     args = parser.parse_args()
     pipe = load_pipeline(args.model, adapter=args.adapter)
     rng = np.random.default_rng(args.seed)
@@ -60,7 +74,11 @@ def main() -> None:
             pairs[kind][1].append(variant.text())
     result = {kind: {"pairs": len(a), "separation": round(float(separation(pipe, a, b).mean()), 4)}
               for kind, (a, b) in sorted(pairs.items())}
-    print(json.dumps({"model": args.model, "adapter": args.adapter, "kinds": result}))
+    out = {"model": args.model, "adapter": args.adapter, "kinds": result}
+    if args.model == "builtin" and args.clip_renders:
+        spatial = [parse(p.text) for p in shipped_prompts("train", ["spatial"])][:args.clip_renders]
+        out["builtin_clip_prefers_true_relation_over_opposite"] = round(clip_relation_preference(spatial), 3)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

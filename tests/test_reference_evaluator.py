@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from diffalign.evaluation import reference
-from diffalign.evaluation.reference import category_score, detect, evaluate, questions
+from diffalign.evaluation.reference import category_score, detect, drawn_relation, evaluate, questions
 from diffalign.world.grammar import parse
 from diffalign.world.perturb import one_change_variants
 from diffalign.world.prompts import random_spec
@@ -107,6 +108,15 @@ def test_detection_reads_the_pixels():
         d = match[0]
         assert (d.shape, d.color, d.texture, d.size) == (o.shape, o.color, o.texture, o.size)
         assert d.well_formed
+
+
+def test_drawn_relation_reads_where_the_objects_stand():
+    red, blue = PlacedObject("circle", "red", "plain", "small", 6, 24, 12), \
+        PlacedObject("square", "blue", "plain", "small", 44, 26, 12)
+    right_of = parse("a red circle to the right of a blue square")
+    assert drawn_relation(right_of, detect(render([red, blue]))[0]) == "left"  # drawn on the left instead
+    assert drawn_relation(right_of, detect(render([blue, replace(red, x=44, y=2)]))[0]) == "above"
+    assert drawn_relation(right_of, detect(render([blue]))[0]) is None  # the red circle is missing
 
 
 def test_blank_image_scores_zero():

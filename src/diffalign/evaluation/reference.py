@@ -114,6 +114,17 @@ def relation_holds(relation: str, a: DetectedObject, b: DetectedObject) -> bool:
     return {"left": dx > abs(dy), "right": -dx > abs(dy), "above": dy > abs(dx), "below": -dy > abs(dx)}[relation]
 
 
+def drawn_relation(spec: PromptSpec, objects: list[DetectedObject]) -> str | None:
+    """The relation the image shows between the prompt's two objects (the first objects matching each), or None
+    when one is missing: tells a model that draws the opposite relation from one that ignores the relation."""
+    a, b = (_matching(g, objects) for g in spec.objects)
+    pair = next(((i, j) for i in a for j in b if i != j), None)
+    if pair is None:
+        return None
+    return next((r for r in ("left", "right", "above", "below") if relation_holds(r, objects[pair[0]],
+                                                                                 objects[pair[1]])), "none")
+
+
 def _matching(group: ObjectSpec, objects: list[DetectedObject]) -> list[int]:
     return [i for i, o in enumerate(objects) if o.well_formed and group.matches(o.shape, o.color, o.texture, o.size)]
 

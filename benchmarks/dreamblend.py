@@ -27,11 +27,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from diffalign.cli.common import default_guidance  # noqa: E402
 from diffalign.evaluation.personalization import (  # noqa: E402
     ClipFeatures, DinoFeatures, PatchFeatures, context_score, diversity, mean_similarity, paired_similarity,
     without_token)
-from diffalign.models import load_adapter, load_pipeline  # noqa: E402
+from diffalign.models import default_guidance, load_adapter, load_pipeline  # noqa: E402
 from diffalign.reporting.grid import save_grid  # noqa: E402
 from diffalign.sampling import SamplerConfig, sample  # noqa: E402
 from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig  # noqa: E402

@@ -12,8 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from diffalign.cli.common import default_guidance
-from diffalign.models import load_adapter, load_pipeline
+from diffalign.models import default_guidance, load_adapter, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig
 

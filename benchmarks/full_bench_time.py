@@ -10,7 +10,6 @@ import json
 import time
 from pathlib import Path
 
-from diffalign.cli.common import default_guidance
 from diffalign.evaluation.bench import run_bench
 from diffalign.models import load_pipeline
 from diffalign.sampling import SamplerConfig
@@ -26,7 +25,7 @@ def main() -> None:
     t0 = time.perf_counter()
     pipe = load_pipeline(args.model)
     prompts = shipped_prompts("val")
-    result = run_bench(pipe, prompts, args.per_prompt, seed=0, config=SamplerConfig(guidance=default_guidance(args.model)),
+    result = run_bench(pipe, prompts, args.per_prompt, seed=0, config=SamplerConfig(),
                        out=args.out)
     total = time.perf_counter() - t0
     print(json.dumps({

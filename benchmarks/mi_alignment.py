@@ -16,9 +16,8 @@ import time
 import numpy as np
 from scipy.stats import kendalltau
 
-from diffalign.cli.common import default_guidance
 from diffalign.evaluation.bench import score_images
-from diffalign.models import load_pipeline
+from diffalign.models import default_guidance, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers.mi import MIConfig, MIScorer, PointwiseMIHook
 from diffalign.world.prompts import shipped_prompts

@@ -12,9 +12,8 @@ import argparse
 import json
 from collections import Counter
 
-from diffalign.cli.common import default_guidance
 from diffalign.evaluation.reference import detect, drawn_relation
-from diffalign.models import load_pipeline
+from diffalign.models import default_guidance, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import shipped_prompts

@@ -5,8 +5,7 @@ from diffusers import DiffusionPipeline
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.errors import UserInputError
-from diffalign.cli.common import default_guidance
-from diffalign.models import is_shapes_world_model, load_pipeline, resolve_model
+from diffalign.models import default_guidance, is_shapes_world_model, load_pipeline, resolve_model
 
 
 def test_resolve_model_names():
@@ -26,6 +25,17 @@ def test_a_copy_of_the_builtin_folder_gets_the_builtin_defaults(tiny_model, tmp_
     assert not is_shapes_world_model(str(tiny_model)) and not is_shapes_world_model("org/model")
     assert default_guidance(str(copy)) == default_guidance("builtin") == 3.0
     assert default_guidance(str(tiny_model)) == 7.5
+
+
+def test_sampling_without_a_guidance_uses_the_models_own(tiny_pipe):
+    """Library callers of sample() get the model's guidance (here Stable Diffusion's 7.5), not a fixed one."""
+    from diffalign.sampling import SamplerConfig, sample
+
+    def image(guidance):
+        return sample(tiny_pipe, ["a red circle"], [0], SamplerConfig(steps=2, guidance=guidance), progress=False)[0].image
+
+    assert np.array_equal(image(None), image(7.5))
+    assert not np.array_equal(image(None), image(3.0))
 
 
 def test_folder_without_model_index_is_rejected(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
-from ..models import is_shapes_world_model
+from ..models import STABLE_DIFFUSION_GUIDANCE, default_guidance
 from ..sampling import SCHEDULERS, SamplerConfig
 from ..world.prompts import Prompt, read_prompt_file
 
@@ -23,7 +23,7 @@ def add_sampler_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=d.steps, help=f"denoising steps (default {d.steps})")
     parser.add_argument("--guidance", type=float,
                         help=f"classifier-free guidance scale; <= 1 disables it (default {BUILTIN_GUIDANCE} for "
-                        f"the built-in model or a folder `world train` assembled, else {d.guidance})")
+                        f"the built-in model or a folder `world train` assembled, else {STABLE_DIFFUSION_GUIDANCE})")
     parser.add_argument("--scheduler", choices=list(SCHEDULERS), help="default: the model's own scheduler")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="images denoised together")
 
@@ -34,9 +34,6 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     guidance = args.guidance if args.guidance is not None else default_guidance(args.model)
     return SamplerConfig(steps=args.steps, guidance=guidance, scheduler=args.scheduler, batch_size=args.batch_size)
 
-
-def default_guidance(model: str) -> float:
-    return BUILTIN_GUIDANCE if is_shapes_world_model(model) else SamplerConfig().guidance
 
 
 def read_prompts(args: argparse.Namespace) -> list[Prompt]:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-from ..builtin import BUILTIN_MODEL_DIR
+from ..builtin import BUILTIN_GUIDANCE, BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 
+STABLE_DIFFUSION_GUIDANCE = 7.5  # the diffusers pipelines' default classifier-free guidance scale
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -34,6 +35,11 @@ def is_shapes_world_model(model: str) -> bool:
         return True
     path = Path(model).expanduser()
     return (path / "model_index.json").is_file() and (path / "clip" / "config.json").is_file()
+
+
+def default_guidance(model: str) -> float:
+    """The guidance a model samples at unless told otherwise: the built-in one's, or Stable Diffusion's."""
+    return BUILTIN_GUIDANCE if is_shapes_world_model(model) else STABLE_DIFFUSION_GUIDANCE
 
 
 def default_device() -> torch.device:

@@ -7,12 +7,13 @@ and `pipe(prompt, generator=[...])` reproduces it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..models import default_guidance
 from .hooks import LatentSteer, SamplerHook, StepState
 from .schedulers import make_scheduler
 
@@ -20,7 +21,7 @@ from .schedulers import make_scheduler
 @dataclass(frozen=True)
 class SamplerConfig:
     steps: int = 20
-    guidance: float = 7.5
+    guidance: float | None = None  # None: the model's own (models.default_guidance); <= 1 disables guidance
     scheduler: str | None = None  # a name of SCHEDULERS; None keeps the model's scheduler
     batch_size: int = 64
     keep_latents: bool = False  # return z_0 (for fine-tuning without a VAE encode)
@@ -63,6 +64,8 @@ def sample(pipe, prompts: list[str], seeds: list[int], config: SamplerConfig = S
     """Generate one image per (prompt, seed) pair, in batches of config.batch_size."""
     if len(prompts) != len(seeds):
         raise ValueError("prompts and seeds must pair up")
+    if config.guidance is None:
+        config = replace(config, guidance=default_guidance(pipe.name_or_path))
     guided = config.guidance > 1.0
     uncond = encode_prompts(pipe, [""]) if guided else None
     out: list[Sample] = []

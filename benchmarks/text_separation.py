@@ -15,6 +15,8 @@ import argparse
 import json
 from collections import defaultdict
 from dataclasses import replace
+from functools import partial
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,18 +42,29 @@ def variants(spec, rng: np.random.Generator) -> list[tuple[str, object]]:
     return out
 
 
+def variant_pairs(per_category: int, seed: int = 0) -> dict[str, tuple[list[str], list[str]]]:
+    """(prompts, their variants) per kind of change, over the first val prompts of each category."""
+    rng = np.random.default_rng(seed)
+    pairs = defaultdict(lambda: ([], []))
+    for prompt in first_per_category(shipped_prompts("val"), per_category):
+        for kind, variant in variants(parse(prompt.text), rng):
+            pairs[kind][0].append(prompt.text)
+            pairs[kind][1].append(variant.text())
+    return dict(sorted(pairs.items()))
+
+
 @torch.no_grad()
-def separation(pipe, a: list[str], b: list[str]) -> np.ndarray:
-    """max over tokens of ||h_a - h_b|| / mean token norm, per prompt pair."""
-    ha, hb = encode_prompts(pipe, a).float(), encode_prompts(pipe, b).float()
+def separation(encode: Callable[[list[str]], torch.Tensor], a: list[str], b: list[str]) -> float:
+    """Mean over prompt pairs of: max over tokens of ||h_a - h_b|| / mean token norm."""
+    ha, hb = encode(a).float(), encode(b).float()
     scale = (ha.norm(dim=-1).mean(dim=1) + hb.norm(dim=-1).mean(dim=1)) / 2
-    return ((ha - hb).norm(dim=-1).amax(dim=1) / scale).cpu().numpy()
+    return float(((ha - hb).norm(dim=-1).amax(dim=1) / scale).mean())
 
 
-def clip_relation_preference(specs: list) -> float:
-    """Share of renders the built-in CLIP scores closer to their caption than to the opposite relation's."""
-    clip = ClipFeatures.builtin()
-    images = clip.images(np.stack([render_prompt(s, i)[0] for i, s in enumerate(specs)]))
+@torch.no_grad()
+def relation_preference(clip: ClipFeatures, specs: list, first_seed: int = 0) -> float:
+    """Share of renders a CLIP scores closer to their caption than to the opposite relation's."""
+    images = clip.images(np.stack([render_prompt(s, first_seed + i)[0] for i, s in enumerate(specs)]))
     true = (images * clip.texts([s.text() for s in specs])).sum(-1)
     opposite = (images * clip.texts([replace(s, relation=OPPOSITE[s.relation]).text() for s in specs])).sum(-1)
     return float((true > opposite).float().mean())
@@ -66,18 +79,13 @@ def main() -> None:
     parser.add_argument("--clip-renders", type=int, default=300, help="train spatial prompts rendered for the CLIP check")
     args = parser.parse_args()
     pipe = load_pipeline(args.model, adapter=args.adapter)
-    rng = np.random.default_rng(args.seed)
-    pairs = defaultdict(lambda: ([], []))
-    for prompt in first_per_category(shipped_prompts("val"), args.per_category):
-        for kind, variant in variants(parse(prompt.text), rng):
-            pairs[kind][0].append(prompt.text)
-            pairs[kind][1].append(variant.text())
-    result = {kind: {"pairs": len(a), "separation": round(float(separation(pipe, a, b).mean()), 4)}
-              for kind, (a, b) in sorted(pairs.items())}
+    result = {kind: {"pairs": len(a), "separation": round(separation(partial(encode_prompts, pipe), a, b), 4)}
+              for kind, (a, b) in variant_pairs(args.per_category, args.seed).items()}
     out = {"model": args.model, "adapter": args.adapter, "kinds": result}
     if args.model == "builtin" and args.clip_renders:
         spatial = [parse(p.text) for p in shipped_prompts("train", ["spatial"])][:args.clip_renders]
-        out["builtin_clip_prefers_true_relation_over_opposite"] = round(clip_relation_preference(spatial), 3)
+        out["builtin_clip_prefers_true_relation_over_opposite"] = round(
+            relation_preference(ClipFeatures.builtin(), spatial), 3)
     print(json.dumps(out))
 
 

@@ -38,7 +38,7 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x.float(), dim=-1)
 
 
-def _builtin_pixels(images: np.ndarray) -> torch.Tensor:
+def builtin_pixels(images: np.ndarray) -> torch.Tensor:
     """The built-in CLIP's input: the 64x64 render in [-1, 1] (as it was trained)."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
@@ -54,7 +54,7 @@ class ClipFeatures:
         from transformers import CLIPModel, CLIPTokenizer
 
         return cls(CLIPModel.from_pretrained(BUILTIN_MODEL_DIR / "clip"),
-                   CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer"), _builtin_pixels)
+                   CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer"), builtin_pixels)
 
     @classmethod
     def from_pretrained(cls, name: str) -> ClipFeatures:
@@ -86,7 +86,7 @@ class PatchFeatures:
     def builtin(cls) -> PatchFeatures:
         from transformers import CLIPModel
 
-        return cls(CLIPModel.from_pretrained(BUILTIN_MODEL_DIR / "clip").vision_model, _builtin_pixels)
+        return cls(CLIPModel.from_pretrained(BUILTIN_MODEL_DIR / "clip").vision_model, builtin_pixels)
 
     @torch.no_grad()
     def images(self, images: np.ndarray) -> torch.Tensor:

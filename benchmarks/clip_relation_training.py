@@ -1,0 +1,91 @@
+"""Can the built-in CLIP learn spatial relations? An experiment towards the next built-in model (nothing here
+changes the shipped one): continue the CLIP contrastively with, in every batch, the relation-flipped twin of each
+scene that has a relation, and the opposite relation as those captions' hard negative. Every --every steps it
+prints JSON: the text tower's separation per kind of one-word change (as text_separation.py) and how often the
+CLIP prefers a render's true caption to the opposite relation (train spatial prompts, seeds no batch uses).
+Writes the CLIP (and its tokenizer) to --out.
+
+    python benchmarks/clip_relation_training.py --out work/clip_relations --steps 3500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from text_separation import OPPOSITE, relation_preference, separation, variant_pairs
+from transformers import CLIPModel, CLIPTokenizer
+
+from diffalign.builtin import BUILTIN_MODEL_DIR
+from diffalign.builtin.data import SceneStream, hard_negative, to_tensor
+from diffalign.builtin.train import clip_loss
+from diffalign.evaluation.personalization import ClipFeatures, builtin_pixels
+from diffalign.world.grammar import parse
+from diffalign.world.prompts import shipped_prompts
+from diffalign.world.render import render_prompt
+
+
+def batch_with_twins(stream: SceneStream, n: int, twins: int):
+    """n scenes, then the relation-flipped twin of up to `twins` of those with a relation."""
+    specs = [stream.spec() for _ in range(n)]
+    specs += [replace(s, relation=OPPOSITE[s.relation]) for s in specs if s.relation][:twins]
+    images = to_tensor(np.stack([render_prompt(s, int(stream.rng.integers(2**31)))[0] for s in specs]))
+    negatives = [replace(s, relation=OPPOSITE[s.relation]) if s.relation else hard_negative(s, stream.rng)
+                 for s in specs]
+    return images, [s.text() for s in specs], [s.text() for s in negatives]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--init", default=str(BUILTIN_MODEL_DIR / "clip"), help="the CLIP folder to continue")
+    parser.add_argument("--steps", type=int, default=3500)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--batch", type=int, default=48)
+    parser.add_argument("--twins", type=int, default=16)
+    parser.add_argument("--every", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=777)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    clip = CLIPModel.from_pretrained(args.init)
+    tokenizer = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")
+    opt = torch.optim.AdamW(clip.parameters(), lr=args.lr, weight_decay=0.1)
+    stream = SceneStream(args.seed)
+    pairs = variant_pairs(per_category=60)
+    held_out = [parse(p.text) for p in shipped_prompts("train", ["spatial"])][:300]
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        tokens = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                           return_tensors="pt")
+        return clip.text_model(tokens.input_ids).last_hidden_state
+
+    def report(step: int, loss: float | None, seconds: float) -> None:
+        clip.eval()
+        print(json.dumps({"step": step, "loss": loss, "seconds": round(seconds),
+                          "separation": {k: round(separation(encode, a, b), 3) for k, (a, b) in pairs.items()},
+                          "prefers_true_relation": round(relation_preference(
+                              ClipFeatures(clip, tokenizer, builtin_pixels), held_out, first_seed=10_000), 3)}),
+              flush=True)
+        clip.train()
+
+    report(0, None, 0)
+    start = time.time()
+    for step in range(1, args.steps + 1):
+        loss = clip_loss(clip, tokenizer, *batch_with_twins(stream, args.batch, args.twins))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % args.every == 0 or step == args.steps:
+            report(step, round(loss.item(), 3), time.time() - start)
+            clip.save_pretrained(args.out)
+            tokenizer.save_pretrained(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from text_separation import OPPOSITE, relation_preference, separation, variant_pairs
+from text_separation import relation_preference, separation, variant_pairs
 from transformers import CLIPModel, CLIPTokenizer
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
@@ -28,14 +28,15 @@ from diffalign.evaluation.personalization import ClipFeatures, builtin_pixels
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import shipped_prompts
 from diffalign.world.render import render_prompt
+from diffalign.world.vocab import OPPOSITE_RELATION
 
 
 def batch_with_twins(stream: SceneStream, n: int, twins: int):
     """n scenes, then the relation-flipped twin of up to `twins` of those with a relation."""
     specs = [stream.spec() for _ in range(n)]
-    specs += [replace(s, relation=OPPOSITE[s.relation]) for s in specs if s.relation][:twins]
+    specs += [replace(s, relation=OPPOSITE_RELATION[s.relation]) for s in specs if s.relation][:twins]
     images = to_tensor(np.stack([render_prompt(s, int(stream.rng.integers(2**31)))[0] for s in specs]))
-    negatives = [replace(s, relation=OPPOSITE[s.relation]) if s.relation else hard_negative(s, stream.rng)
+    negatives = [replace(s, relation=OPPOSITE_RELATION[s.relation]) if s.relation else hard_negative(s, stream.rng)
                  for s in specs]
     return images, [s.text() for s in specs], [s.text() for s in negatives]
 

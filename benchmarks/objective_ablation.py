@@ -95,15 +95,18 @@ def main() -> None:
     bench = score_pool_rows(pool, rows)
     for r, b in zip(rows, bench):
         r.scores["oracle"] = b.score  # evaluation only: this column never leaves the script
-    val = first_per_category(shipped_prompts("val", args.categories or CATEGORIES), args.val_per_category) if args.eval == "val" else \
-        list(dict.fromkeys(Prompt(r.prompt, r.category) for r in rows))
+    if args.eval == "val":
+        val = first_per_category(shipped_prompts("val", args.categories or CATEGORIES), args.val_per_category)
+    else:
+        val = list(dict.fromkeys(Prompt(r.prompt, r.category) for r in rows))
     for arm in args.arms:
         t0 = time.time()
         key, _, objective = arm.partition(":")
         pairs = [] if arm == "base" else pairs_by(rows, key, args.k, args.pairs, args.strict)
         kept = float(np.mean([c.scores["oracle"] for c, _ in pairs])) if pairs else None
-        print(json.dumps({"arm": arm, "eval": args.eval, "text_encoder": args.text_encoder, "train_steps": args.train_steps,
-                          "k": args.k, "pairs_per_kept": args.pairs, "strict": args.strict, "pairs": len(pairs), "reference_score_of_kept": kept,
+        print(json.dumps({"arm": arm, "eval": args.eval, "text_encoder": args.text_encoder,
+                          "train_steps": args.train_steps, "k": args.k, "pairs_per_kept": args.pairs,
+                          "strict": args.strict, "pairs": len(pairs), "reference_score_of_kept": kept,
                           "pool_reference_score": float(np.mean([r.scores["oracle"] for r in rows])),
                           **fine_tune_and_bench(pool, pairs, objective or "sft", args, val),
                           "seconds": round(time.time() - t0)}), flush=True)

@@ -33,7 +33,7 @@ from diffalign.selection import by_prompt, rank_sum, top_k
 from diffalign.world.grammar import PromptError, parse
 from diffalign.world.prompts import first_per_category, random_spec, shipped_prompts
 from diffalign.world.render import render_prompt
-from diffalign.world.vocab import BACKGROUND, CATEGORIES, COLORS
+from diffalign.world.vocab import BACKGROUND, CATEGORIES, COLORS, OPPOSITE_RELATION
 
 FIELDS = ("shape", "color", "texture", "size", "count")
 
@@ -48,7 +48,6 @@ def renders(n: int, seed: int):
     return out
 
 
-_FLIP = {"left": "right", "right": "left", "above": "below", "below": "above"}
 
 
 def caption_accuracy(captions: list[str], targets: list[str]) -> dict:
@@ -78,7 +77,7 @@ def caption_accuracy(captions: list[str], targets: list[str]) -> dict:
                 hits[f].append(ok)
         hits["objects_all_right"].append(all(map(all, agree[best])))
         if truth.relation:
-            said = got.relation if best == 0 else _FLIP.get(got.relation)
+            said = got.relation if best == 0 else OPPOSITE_RELATION.get(got.relation)
             hits["relation"].append(said == truth.relation)
     result = {"exact_match": float(np.mean([c == t for c, t in zip(captions, targets)]))}
     return result | {k: float(np.mean(v)) if v else None for k, v in hits.items()}

@@ -17,14 +17,13 @@ from diffalign.models import default_guidance, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import shipped_prompts
-
-OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+from diffalign.world.vocab import OPPOSITE_RELATION
 
 
 def outcome(relation: str, drawn: str | None) -> str:
     if drawn is None:
         return "missing"
-    if drawn in (relation, OPPOSITE[relation]):
+    if drawn in (relation, OPPOSITE_RELATION[relation]):
         return "prompt" if drawn == relation else "opposite"
     return "none" if drawn == "none" else "other axis"
 

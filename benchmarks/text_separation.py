@@ -28,16 +28,16 @@ from diffalign.world.grammar import parse
 from diffalign.world.perturb import one_change_variants
 from diffalign.world.prompts import first_per_category, shipped_prompts
 from diffalign.world.render import render_prompt
-
-OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+from diffalign.world.vocab import OPPOSITE_RELATION
 
 
 def variants(spec, rng: np.random.Generator) -> list[tuple[str, object]]:
     """one_change_variants, with the relation change split into the opposite relation and the other axis."""
     out = [(kind, v) for kind, v in one_change_variants(spec, rng) if kind != "relation"]
     if spec.relation is not None:
-        out.append(("relation: opposite", replace(spec, relation=OPPOSITE[spec.relation])))
-        other_axis = [r for r in OPPOSITE if r not in (spec.relation, OPPOSITE[spec.relation])]
+        opposite = OPPOSITE_RELATION[spec.relation]
+        out.append(("relation: opposite", replace(spec, relation=opposite)))
+        other_axis = [r for r in OPPOSITE_RELATION if r not in (spec.relation, opposite)]
         out.append(("relation: other axis", replace(spec, relation=str(rng.choice(other_axis)))))
     return out
 
@@ -66,7 +66,8 @@ def relation_preference(clip: ClipFeatures, specs: list, first_seed: int = 0) ->
     """Share of renders a CLIP scores closer to their caption than to the opposite relation's."""
     images = clip.images(np.stack([render_prompt(s, first_seed + i)[0] for i, s in enumerate(specs)]))
     true = (images * clip.texts([s.text() for s in specs])).sum(-1)
-    opposite = (images * clip.texts([replace(s, relation=OPPOSITE[s.relation]).text() for s in specs])).sum(-1)
+    flipped = [replace(s, relation=OPPOSITE_RELATION[s.relation]).text() for s in specs]
+    opposite = (images * clip.texts(flipped)).sum(-1)
     return float((true > opposite).float().mean())
 
 
@@ -76,7 +77,8 @@ def main() -> None:
     parser.add_argument("--adapter", default=None)
     parser.add_argument("--per-category", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--clip-renders", type=int, default=300, help="train spatial prompts rendered for the CLIP check")
+    parser.add_argument("--clip-renders", type=int, default=300,
+                        help="train spatial prompts rendered for the CLIP check")
     args = parser.parse_args()
     pipe = load_pipeline(args.model, adapter=args.adapter)
     result = {kind: {"pairs": len(a), "separation": round(separation(partial(encode_prompts, pipe), a, b), 4)}

@@ -10,9 +10,8 @@ import torch
 from ..world.prompts import random_spec, val_prompt_texts
 from ..world.render import render_prompt
 from ..world.spec import PromptSpec
-from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, RELATIONS, SHAPES, TEXTURES
+from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, OPPOSITE_RELATION, RELATIONS, SHAPES, TEXTURES
 
-_OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 
 
 class SceneStream:
@@ -57,7 +56,7 @@ def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
                 options.append(replace(spec, objects=(replace(a, **{field: getattr(b, field)}),
                                                       replace(b, **{field: getattr(a, field)}))))
         if spec.relation:
-            options.append(replace(spec, relation=_OPPOSITE[spec.relation]))
+            options.append(replace(spec, relation=OPPOSITE_RELATION[spec.relation]))
             options.append(replace(spec, relation=str(rng.choice([r for r in RELATIONS.values()
                                                                   if r != spec.relation]))))
     else:

@@ -29,6 +29,7 @@ RELATIONS: dict[str, str] = {
     "above": "above",
     "below": "below",
 }
+OPPOSITE_RELATION = {"left": "right", "right": "left", "above": "below", "below": "above"}
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4}
 MAX_OBJECTS = 4
 CATEGORIES = ("color", "shape", "texture", "spatial", "numeracy", "complex")

@@ -13,7 +13,6 @@ from ..world.spec import PromptSpec
 from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, OPPOSITE_RELATION, RELATIONS, SHAPES, TEXTURES
 
 
-
 class SceneStream:
     """Endless (image, caption) batches from all categories; val prompts are rejected."""
 

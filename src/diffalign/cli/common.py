@@ -35,7 +35,6 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     return SamplerConfig(steps=args.steps, guidance=guidance, scheduler=args.scheduler, batch_size=args.batch_size)
 
 
-
 def read_prompts(args: argparse.Namespace) -> list[Prompt]:
     """--prompt (repeatable) and/or --prompts FILE, with an optional --category for both."""
     category = getattr(args, "category", None)

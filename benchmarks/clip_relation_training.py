@@ -5,7 +5,7 @@ prints JSON: the text tower's separation per kind of one-word change (as text_se
 CLIP prefers a render's true caption to the opposite relation (train spatial prompts, seeds no batch uses).
 Writes the CLIP (and its tokenizer) to --out.
 
-    python benchmarks/clip_relation_training.py --out work/clip_relations --steps 3500
+    python benchmarks/clip_relation_training.py --out work/clip_relations --steps 2500 --threads 2
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--init", default=str(BUILTIN_MODEL_DIR / "clip"), help="the CLIP folder to continue")
-    parser.add_argument("--steps", type=int, default=3500)
+    parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--twins", type=int, default=16)

@@ -20,7 +20,8 @@ from diffalign.pool import Pool
 
 def summary(pairs: list[tuple[float, float]]) -> dict:
     chosen, rejected = np.array(pairs).T
-    return {"pairs": len(pairs), "selected": round(float(chosen.mean()), 3), "rejected": round(float(rejected.mean()), 3),
+    return {"pairs": len(pairs), "selected": round(float(chosen.mean()), 3),
+            "rejected": round(float(rejected.mean()), 3),
             "wrong_way_round": round(float((chosen < rejected).mean()), 3)}
 
 

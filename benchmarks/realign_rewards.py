@@ -48,8 +48,6 @@ def renders(n: int, seed: int):
     return out
 
 
-
-
 def caption_accuracy(captions: list[str], targets: list[str]) -> dict:
     """Exact string match, and per-field accuracy up to object order (the captioner cannot know which
     object a prompt named first): the caption's objects are paired with the truth's in the order that

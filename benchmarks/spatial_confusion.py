@@ -13,7 +13,7 @@ import json
 from collections import Counter
 
 from diffalign.evaluation.reference import detect, drawn_relation
-from diffalign.models import default_guidance, load_pipeline
+from diffalign.models import load_pipeline
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import shipped_prompts
@@ -40,8 +40,7 @@ def main() -> None:
     prompts = [p.text for p in shipped_prompts("val", ["spatial"])][:args.prompts]
     texts = [t for t in prompts for _ in range(args.per_prompt)]
     seeds = [k for _ in prompts for k in range(args.per_prompt)]
-    guidance = args.guidance if args.guidance is not None else default_guidance(args.model)
-    samples = sample(pipe, texts, seeds, SamplerConfig(steps=20, scheduler="dpm", guidance=guidance))
+    samples = sample(pipe, texts, seeds, SamplerConfig(steps=20, scheduler="dpm", guidance=args.guidance))
     counts = Counter()
     for s in samples:
         spec = parse(s.prompt)

@@ -32,7 +32,8 @@ def test_sampling_without_a_guidance_uses_the_models_own(tiny_pipe):
     from diffalign.sampling import SamplerConfig, sample
 
     def image(guidance):
-        return sample(tiny_pipe, ["a red circle"], [0], SamplerConfig(steps=2, guidance=guidance), progress=False)[0].image
+        config = SamplerConfig(steps=2, guidance=guidance)
+        return sample(tiny_pipe, ["a red circle"], [0], config, progress=False)[0].image
 
     assert np.array_equal(image(None), image(7.5))
     assert not np.array_equal(image(None), image(3.0))

@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from ..world.render import shape_mask, texture_dark
 from ..world.spec import ObjectSpec, PromptSpec, relation_phrase
-from ..world.vocab import BACKGROUND, COLORS, DARK_FACTOR, PALETTE, SHAPES, SIZE_THRESHOLD, SIZES
+from ..world.vocab import BACKGROUND, COLORS, DARK_FACTOR, PALETTE, RELATIONS, SHAPES, SIZE_THRESHOLD, SIZES
 
 FOREGROUND_DISTANCE = 60.0  # RGB distance from the background that counts as ink
 MIN_OBJECT_AREA = 20  # smaller blobs are specks, not objects
@@ -115,14 +115,14 @@ def relation_holds(relation: str, a: DetectedObject, b: DetectedObject) -> bool:
 
 
 def drawn_relation(spec: PromptSpec, objects: list[DetectedObject]) -> str | None:
-    """The relation the image shows between the prompt's two objects (the first objects matching each), or None
-    when one is missing: tells a model that draws the opposite relation from one that ignores the relation."""
+    """The relation the image shows between the prompt's two objects (the first objects matching each): one of
+    RELATIONS' values, "none" when neither axis dominates, or None when an object is missing. Tells a model that
+    draws the opposite relation from one that ignores the relation."""
     a, b = (_matching(g, objects) for g in spec.objects)
-    pair = next(((i, j) for i in a for j in b if i != j), None)
+    pair = next(((objects[i], objects[j]) for i in a for j in b if i != j), None)
     if pair is None:
         return None
-    return next((r for r in ("left", "right", "above", "below") if relation_holds(r, objects[pair[0]],
-                                                                                 objects[pair[1]])), "none")
+    return next((r for r in RELATIONS.values() if relation_holds(r, *pair)), "none")
 
 
 def _matching(group: ObjectSpec, objects: list[DetectedObject]) -> list[int]:

@@ -13,32 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
-from text_separation import relation_preference, separation, variant_pairs
+from text_separation import relation_preference, separation, token_ids, variant_pairs
 from transformers import CLIPModel, CLIPTokenizer
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
-from diffalign.builtin.data import SceneStream, hard_negative, to_tensor
+from diffalign.builtin.data import SceneStream, contrastive_batch
 from diffalign.builtin.train import clip_loss
 from diffalign.evaluation.personalization import ClipFeatures, builtin_pixels
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import shipped_prompts
-from diffalign.world.render import render_prompt
-from diffalign.world.vocab import OPPOSITE_RELATION
-
-
-def batch_with_twins(stream: SceneStream, n: int, twins: int):
-    """n scenes, then the relation-flipped twin of up to `twins` of those with a relation."""
-    specs = [stream.spec() for _ in range(n)]
-    specs += [replace(s, relation=OPPOSITE_RELATION[s.relation]) for s in specs if s.relation][:twins]
-    images = to_tensor(np.stack([render_prompt(s, int(stream.rng.integers(2**31)))[0] for s in specs]))
-    negatives = [replace(s, relation=OPPOSITE_RELATION[s.relation]) if s.relation else hard_negative(s, stream.rng)
-                 for s in specs]
-    return images, [s.text() for s in specs], [s.text() for s in negatives]
 
 
 def main() -> None:
@@ -66,10 +53,12 @@ def main() -> None:
                            return_tensors="pt")
         return clip.text_model(tokens.input_ids).last_hidden_state
 
+    tokenize = partial(token_ids, tokenizer)
+
     def report(step: int, loss: float | None, seconds: float) -> None:
         clip.eval()
         print(json.dumps({"step": step, "loss": loss, "seconds": round(seconds),
-                          "separation": {k: round(separation(encode, a, b), 3) for k, (a, b) in pairs.items()},
+                          "separation": {k: round(separation(encode, tokenize, a, b), 3) for k, (a, b) in pairs.items()},
                           "prefers_true_relation": round(relation_preference(
                               ClipFeatures(clip, tokenizer, builtin_pixels), held_out, first_seed=10_000), 3)}),
               flush=True)
@@ -78,7 +67,7 @@ def main() -> None:
     report(0, None, 0)
     start = time.time()
     for step in range(1, args.steps + 1):
-        loss = clip_loss(clip, tokenizer, *batch_with_twins(stream, args.batch, args.twins))
+        loss = clip_loss(clip, tokenizer, *contrastive_batch(stream, args.batch, {"relation": args.twins}))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,8 +1,8 @@
 """Does the text encoder tell a prompt from its one-word variants? The UNet reads the encoder's per-token hidden
 states, so a word the encoder maps to (nearly) the same states is a word the UNet cannot follow, however it is
 fine-tuned. For every val prompt and every kind of one-word change (colour, shape, texture, size, count, the
-opposite relation, a relation on the other axis), the largest per-token distance between the two prompts' hidden
-states, relative to their mean token norm; averaged per kind. For the built-in model also the built-in CLIP's
+opposite relation, a relation on the other axis), the largest distance between the two prompts' hidden states
+over aligned tokens (aligned_positions), relative to their mean token norm; averaged per kind. For the built-in model also the built-in CLIP's
 view of the same words: how often it scores a clean render closer to its true caption than to the caption with the
 opposite relation (chance: 0.5). Prints JSON.
 
@@ -42,6 +42,11 @@ def variants(spec, rng: np.random.Generator) -> list[tuple[str, object]]:
     return out
 
 
+def token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Each prompt's token ids up to and including its end token, truncated as the encoder reads them."""
+    return tokenizer(texts, max_length=tokenizer.model_max_length, truncation=True).input_ids
+
+
 def variant_pairs(per_category: int, seed: int = 0) -> dict[str, tuple[list[str], list[str]]]:
     """(prompts, their variants) per kind of change, over the first val prompts of each category."""
     rng = np.random.default_rng(seed)
@@ -53,12 +58,29 @@ def variant_pairs(per_category: int, seed: int = 0) -> dict[str, tuple[list[str]
     return dict(sorted(pairs.items()))
 
 
+def aligned_positions(ids_a: list[int], ids_b: list[int]) -> list[tuple[int, int]]:
+    """Token positions to compare between two prompts (each up to its end token): all of them when the prompts
+    have as many tokens, else the shared prefix and the shared suffix counted from the end, so a multi-token
+    change ("to the left of" for "above") does not compare unrelated words shifted against each other."""
+    if len(ids_a) == len(ids_b):
+        return [(i, i) for i in range(len(ids_a))]
+    prefix = next((i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y), min(len(ids_a), len(ids_b)))
+    suffix = next((i for i, (x, y) in enumerate(zip(ids_a[::-1], ids_b[::-1])) if x != y), 0)
+    suffix = min(suffix, min(len(ids_a), len(ids_b)) - prefix)
+    return [(i, i) for i in range(prefix)] + [(len(ids_a) - k, len(ids_b) - k) for k in range(1, suffix + 1)]
+
+
 @torch.no_grad()
-def separation(encode: Callable[[list[str]], torch.Tensor], a: list[str], b: list[str]) -> float:
-    """Mean over prompt pairs of: max over tokens of ||h_a - h_b|| / mean token norm."""
+def separation(encode: Callable[[list[str]], torch.Tensor], tokenize: Callable[[list[str]], list[list[int]]],
+               a: list[str], b: list[str]) -> float:
+    """Mean over prompt pairs of: max over aligned tokens of ||h_a - h_b|| / mean token norm (padding ignored)."""
     ha, hb = encode(a).float(), encode(b).float()
-    scale = (ha.norm(dim=-1).mean(dim=1) + hb.norm(dim=-1).mean(dim=1)) / 2
-    return float(((ha - hb).norm(dim=-1).amax(dim=1) / scale).mean())
+    out = []
+    for k, (ids_a, ids_b) in enumerate(zip(tokenize(a), tokenize(b))):
+        pos_a, pos_b = (list(p) for p in zip(*aligned_positions(ids_a, ids_b)))
+        scale = (ha[k, :len(ids_a)].norm(dim=-1).mean() + hb[k, :len(ids_b)].norm(dim=-1).mean()) / 2
+        out.append(float((ha[k, pos_a] - hb[k, pos_b]).norm(dim=-1).max() / scale))
+    return float(np.mean(out))
 
 
 @torch.no_grad()
@@ -81,7 +103,8 @@ def main() -> None:
                         help="train spatial prompts rendered for the CLIP check")
     args = parser.parse_args()
     pipe = load_pipeline(args.model, adapter=args.adapter)
-    result = {kind: {"pairs": len(a), "separation": round(separation(partial(encode_prompts, pipe), a, b), 4)}
+    tokenize = partial(token_ids, pipe.tokenizer)
+    result = {kind: {"pairs": len(a), "separation": round(separation(partial(encode_prompts, pipe), tokenize, a, b), 4)}
               for kind, (a, b) in variant_pairs(args.per_category, args.seed).items()}
     out = {"model": args.model, "adapter": args.adapter, "kinds": result}
     if args.model == "builtin" and args.clip_renders:

@@ -1,12 +1,16 @@
-"""`diffalign world train` continuing a shipped model: the unet stage (resuming after an interruption) and the
-vae stage (its decoder only)."""
+"""`diffalign world train` continuing a shipped model: the unet stage (resuming after an interruption), the
+vae stage (its decoder only) and the clip stage (with relation twins), whose CLIP a unet stage then keeps."""
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPModel
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin.checkpoint import load_state
-from diffalign.builtin.train import StageConfig, assemble, train_unet, train_vae
+from diffalign.builtin.data import SceneStream, contrastive_batch
+from diffalign.builtin.train import StageConfig, assemble, train_clip, train_unet, train_vae
+from diffalign.world.grammar import parse
+from diffalign.world.vocab import OPPOSITE_RELATION
 
 
 def _flat(module: torch.nn.Module) -> torch.Tensor:
@@ -48,3 +52,49 @@ def test_vae_stage_from_a_model_fine_tunes_only_its_decoder(tmp_path):
     pipe = DiffusionPipeline.from_pretrained(assemble(tmp_path, tmp_path / "model"))  # with the model's own UNet
     assert torch.equal(_flat(pipe.unet), _flat(UNet2DConditionModel.from_pretrained(BUILTIN_MODEL_DIR / "unet")))
     assert torch.equal(_flat(pipe.vae.decoder), _flat(tuned.decoder))
+
+
+def test_relation_twins_are_flipped_scenes_with_the_opposite_relation_as_negative():
+    images, captions, negatives = contrastive_batch(SceneStream(3), 24, {"relation": 4})
+    specs = [parse(c) for c in captions]
+    with_relation = [s for s in specs[:24] if s.relation]
+    assert len(captions) == len(images) == len(negatives) == 24 + min(4, len(with_relation))
+    for original, twin in zip(with_relation, specs[24:]):
+        assert twin.objects == original.objects and twin.relation == OPPOSITE_RELATION[original.relation]
+    for spec, negative in zip(specs, negatives):
+        if spec.relation:
+            assert parse(negative).relation == OPPOSITE_RELATION[spec.relation]
+    plain = contrastive_batch(SceneStream(3), 24)  # no twins: the batch the clip stage always drew
+    assert len(plain[1]) == 24 and plain[1] == captions[:24]
+
+
+def test_texture_twins_swap_the_two_objects_textures():
+    _, captions, negatives = contrastive_batch(SceneStream(4), 64, {"texture": 6})
+    specs = [parse(c) for c in captions]
+    two_textures = [s for s in specs[:64] if len(s.objects) == 2 and s.objects[0].texture != s.objects[1].texture]
+    assert len(specs) == 64 + min(6, len(two_textures)) > 64
+    for original, twin in zip(two_textures, specs[64:]):
+        assert [o.texture for o in twin.objects] == [o.texture for o in reversed(original.objects)]
+        assert [o.shape for o in twin.objects] == [o.shape for o in original.objects]
+    for spec, negative in zip(specs, negatives):
+        if spec in two_textures:
+            assert [o.texture for o in parse(negative).objects] == [o.texture for o in reversed(spec.objects)]
+
+
+def test_clip_stage_continues_a_model_and_the_unet_stage_keeps_that_clip(tmp_path):
+    train_clip(StageConfig(work=tmp_path, steps=2, batch=8, lr=1e-4, save_every=1, init_from=BUILTIN_MODEL_DIR,
+                           twins={"relation": 4, "texture": 4}))
+    shipped = _flat(CLIPModel.from_pretrained(BUILTIN_MODEL_DIR / "clip"))
+    continued = _flat(CLIPModel.from_pretrained(tmp_path / "clip" / "final"))
+    assert 0 < (continued - shipped).norm() / shipped.norm() < 1e-2  # started from the model's CLIP
+    assert (tmp_path / "clip" / "tokenizer" / "vocab.json").exists()
+
+    train_unet(StageConfig(work=tmp_path, steps=1, batch=4, lr=1e-4, init_from=BUILTIN_MODEL_DIR, cache_size=512))
+    pipe = DiffusionPipeline.from_pretrained(assemble(tmp_path, tmp_path / "model"))
+    ids = pipe.tokenizer(["a red circle to the left of a blue square"], return_tensors="pt").input_ids
+    with torch.no_grad():
+        states = {name: CLIPModel.from_pretrained(folder).text_model(ids).last_hidden_state
+                  for name, folder in (("shipped", BUILTIN_MODEL_DIR / "clip"), ("continued", tmp_path / "clip" / "final"))}
+        assert torch.equal(pipe.text_encoder(ids)[0], states["continued"])  # the pipeline reads the continued CLIP
+    assert not torch.equal(states["continued"], states["shipped"])
+

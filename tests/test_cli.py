@@ -57,7 +57,7 @@ def test_bench_txt_category_from_file_name_and_crlf(tiny_model, tmp_path):
     (["bench", "--prompts", "nocategory.txt"], "no category"),
     (["bench", "--prompts", "missing.txt"], "prompt file not found"),
     (["generate", "--prompt", "a red circle", "--scheduler", "nope"], None),
-    (["world", "train", "--stage", "clip", "--init-from", "builtin"], "add --stage unet (its UNet) or --stage vae"),
+    (["world", "train", "--stage", "assemble", "--init-from", "builtin"], "add --stage unet (its UNet), --stage vae"),
     (["world", "train", "--stage", "vae", "--init-from", "NOTAMODEL"], "lacks vae/, clip/ or unet/"),
 ])
 def test_bad_input_is_one_line_and_nonzero(argv, message, tmp_path, capsys):

@@ -40,6 +40,37 @@ class SceneStream:
         return to_tensor(np.stack(images)), specs
 
 
+def flipped_relation(spec: PromptSpec) -> PromptSpec | None:
+    return replace(spec, relation=OPPOSITE_RELATION[spec.relation]) if spec.relation else None
+
+
+def swapped_textures(spec: PromptSpec) -> PromptSpec | None:
+    if len(spec.objects) != 2 or spec.objects[0].texture == spec.objects[1].texture:
+        return None
+    a, b = spec.objects
+    return replace(spec, objects=(replace(a, texture=b.texture), replace(b, texture=a.texture)))
+
+
+TWIN_CHANGES = {"relation": flipped_relation, "texture": swapped_textures}  # a scene -> its twin, or None
+
+
+def contrastive_batch(stream: SceneStream, n: int, twins: dict[str, int] | None = None
+                      ) -> tuple[torch.Tensor, list[str], list[str]]:
+    """CLIP training data: images, their captions and one hard-negative caption each. `twins` maps a kind of
+    change (TWIN_CHANGES) to how many of the n scenes get their changed twin added to the batch; every caption
+    such a change applies to gets its twin's caption as its negative (the first kind that applies). The CLIP
+    must then read the changed words to tell a scene from its twin, which one random negative among many kinds
+    did not make it learn for relations."""
+    changes = [TWIN_CHANGES[kind] for kind in twins or {}]
+    specs = [stream.spec() for _ in range(n)]
+    for kind, count in (twins or {}).items():
+        specs += [t for t in map(TWIN_CHANGES[kind], specs[:n]) if t is not None][:count]
+    images = to_tensor(np.stack([render_prompt(s, int(stream.rng.integers(2**31)))[0] for s in specs]))
+    negatives = [next((t for t in (change(s) for change in changes) if t is not None), None)
+                 or hard_negative(s, stream.rng) for s in specs]
+    return images, [s.text() for s in specs], [s.text() for s in negatives]
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 NxHxWx3 -> float Nx3xHxW in [-1, 1] (the VAE's and the CLIP image tower's input)."""
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0

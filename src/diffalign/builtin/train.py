@@ -12,7 +12,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..io import load_tensors, save_tensors
 from .checkpoint import load_state, save_state
 from .configs import make_clip, make_train_scheduler, make_unet, make_vae
-from .data import SceneStream, hard_negative
+from .data import SceneStream, contrastive_batch
 from .tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class StageConfig:
     init_from: Path | None = None  # an assembled model folder: its UNet (unet stage) or decoder (vae stage) continues
     cache_size: int = 24_576  # unet stage: encoded renders it trains on
     latent_noise: float = 0.0  # vae stage: max std of noise added to the scaled latents the decoder reads
+    twins: dict[str, int] = field(default_factory=dict)  # clip stage: twins per batch by kind (data.contrastive_batch)
 
 
 DEFAULTS = {
@@ -123,17 +124,24 @@ def clip_loss(model, tokenizer, images: torch.Tensor, captions: list[str], negat
 
 
 def train_clip(cfg: StageConfig) -> None:
+    """Contrastive training from scratch; with `cfg.init_from` it continues that model's CLIP (and keeps its
+    tokenizer), which is how relations were taught to a CLIP that had learnt attributes only."""
+    from transformers import CLIPModel, CLIPTokenizer
+
     torch.manual_seed(cfg.seed)
-    tokenizer = build_tokenizer(cfg.work / "clip" / "tokenizer")
-    model = make_clip(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    if cfg.init_from is None:
+        tokenizer = build_tokenizer(cfg.work / "clip" / "tokenizer")
+        model = make_clip(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    else:
+        shutil.copytree(cfg.init_from / "tokenizer", cfg.work / "clip" / "tokenizer", dirs_exist_ok=True)
+        tokenizer = CLIPTokenizer.from_pretrained(cfg.work / "clip" / "tokenizer")
+        model = CLIPModel.from_pretrained(cfg.init_from / "clip")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.1)
     start = load_state(cfg.work / "clip" / "state.pt", model=model, opt=opt)
     stream = SceneStream(cfg.seed + 1 + start)
 
     def step(i: int) -> float:
-        images, specs = stream.batch(cfg.batch)
-        loss = clip_loss(model, tokenizer, images, [s.text() for s in specs],
-                         [hard_negative(s, stream.rng).text() for s in specs])
+        loss = clip_loss(model, tokenizer, *contrastive_batch(stream, cfg.batch, cfg.twins))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -198,13 +206,15 @@ def build_latent_cache(work: Path, vae, n: int, seed: int, chunk: int = 512) -> 
         captions_all.extend(captions)
         means.append(tensors["mean"])
         stds.append(tensors["std"])
-    save_tensors({"mean": torch.cat(means), "std": torch.cat(stds)}, path, metadata={"captions": json.dumps(captions_all)})
+    save_tensors({"mean": torch.cat(means), "std": torch.cat(stds)}, path,
+                 metadata={"captions": json.dumps(captions_all)})
     return path
 
 
 def warmup_cosine(step: int, total: int, warmup: int = 300, floor: float = 0.1) -> float:
     """LR factor: linear warm-up, then cosine decay to `floor` at `total` (the last steps sharpen samples)."""
-    return min(1.0, (step + 1) / warmup) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    cosine = 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    return min(1.0, (step + 1) / warmup) * (floor + (1 - floor) * cosine)
 
 
 def train_unet(cfg: StageConfig, caption_dropout: float = 0.1) -> None:

@@ -66,15 +66,16 @@ def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     builtin = is_shapes_world_model(args.model)
     recipe = load_recipe(args.recipe, builtin)
-    recipe = override(recipe, rounds=args.rounds, candidates=args.candidates, prompts_per_category=args.prompts_per_category,
+    recipe = override(recipe, rounds=args.rounds, candidates=args.candidates,
+                      prompts_per_category=args.prompts_per_category,
                       **{"selector.k": args.top_k, "selector.kind": args.selector,
                          "selector.fallback_top_k": args.fallback_top_k, "selector.pairs": args.pairs,
                          "adapter.rank": args.rank,
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
-                         "sampler.steps": args.steps,
-                         "sampler.guidance": args.guidance, "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
+                         "sampler.steps": args.steps, "sampler.guidance": args.guidance,
+                         "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:
         prompts = first_per_category(prompts, recipe.prompts_per_category)

@@ -34,12 +34,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--init-from", help="continue an assembled model ('builtin' or a folder); unet stage: its "
-                       "VAE, CLIP and tokenizer become the frozen stages, its UNet the starting weights; vae stage: "
-                       "fine-tune its VAE decoder only (the encoder and latent space stay, so its UNet stays valid)")
+                       "VAE, CLIP and tokenizer become the frozen stages (unless WORK has them), its UNet the "
+                       "starting weights; vae stage: fine-tune its VAE decoder only (the encoder and latent space "
+                       "stay, so its UNet stays valid); clip stage: continue its CLIP with its tokenizer")
     train.add_argument("--cache-size", type=int, help="unet stage: encoded renders to train on (default 24,576)")
     train.add_argument("--latent-noise", type=float,
                        help="vae stage: max std of noise added to the (scaled) latents the decoder learns to read "
                        "(default 0)")
+    train.add_argument("--twins", nargs="+", default=[], metavar="KIND=N",
+                       help="clip stage: add to every batch the twins of up to N scenes, changed by KIND (relation: "
+                       "the opposite relation; texture: the two objects' textures swapped), each the other's hard "
+                       "negative (default: none)")
     train.set_defaults(func=run_train)
     prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
     prompts.add_argument("--out", type=Path, required=True)
@@ -62,9 +67,9 @@ def run_train(args: argparse.Namespace) -> None:
                           lr=args.lr or d["lr"], seed=args.seed)
         install(SCORER_TRAINERS[args.stage](cfg), args.scorers_out / args.stage)
         return
-    if args.init_from and args.stage not in ("unet", "vae"):
-        raise UserInputError("--init-from continues one stage of a model: add --stage unet (its UNet) "
-                             "or --stage vae (its decoder)")
+    if args.init_from and args.stage not in ("unet", "vae", "clip"):
+        raise UserInputError("--init-from continues one stage of a model: add --stage unet (its UNet), "
+                             "--stage vae (its decoder) or --stage clip (its CLIP)")
     init_from = Path(resolve_model(args.init_from)) if args.init_from else None
     if init_from is not None and not all((init_from / c).is_dir() for c in ("vae", "clip", "unet")):
         raise UserInputError(f"--init-from {args.init_from}: {init_from} lacks vae/, clip/ or unet/; "
@@ -75,10 +80,23 @@ def run_train(args: argparse.Namespace) -> None:
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
                           lr=args.lr or d["lr"], seed=args.seed, init_from=init_from,
                           cache_size=args.cache_size or StageConfig.cache_size,
-                          latent_noise=args.latent_noise or StageConfig.latent_noise)
+                          latent_noise=args.latent_noise or StageConfig.latent_noise,
+                          twins=parse_twins(args.twins))
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)
+
+
+def parse_twins(items: list[str]) -> dict[str, int]:
+    from ..builtin.data import TWIN_CHANGES
+
+    twins = {}
+    for item in items:
+        kind, _, count = item.partition("=")
+        if kind not in TWIN_CHANGES or not count.isdigit():
+            raise UserInputError(f"--twins {item}: write KIND=N with KIND one of {', '.join(TWIN_CHANGES)}")
+        twins[kind] = int(count)
+    return twins
 
 
 def run_prompts(args: argparse.Namespace) -> None:

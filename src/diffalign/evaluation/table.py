@@ -15,5 +15,6 @@ def before_after_table(evals: list[dict]) -> str:
             values = [sum(e["well_formed"].values()) / len(e["well_formed"]) for e in evals]
         else:
             values = [e["categories"][c] for e in evals]
-        lines.append(f"{c:<10}" + "".join(f"{100 * v:>8.1f}" for v in values) + f"{100 * (values[-1] - values[0]):>+8.1f}")
+        cells = "".join(f"{100 * v:>8.1f}" for v in values)
+        lines.append(f"{c:<10}{cells}{100 * (values[-1] - values[0]):>+8.1f}")
     return "\n".join(lines)

@@ -40,11 +40,13 @@ def summarise_run(run: Path) -> dict:
 
 def comparison_table(rows: list[dict]) -> str:
     columns = list(rows[0]["delta"])
-    lines = [f"{'run':<20}{'recipe':<12}{'R':>2}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns) + f"{'formed':>14}"]
+    lines = [f"{'run':<20}{'recipe':<12}{'R':>2}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns)
+             + f"{'formed':>14}"]
     for r in rows:
         formed = f"{100 * r['well_formed']['base']:.0f}->{100 * r['well_formed']['after']:.0f}"
-        lines.append(f"{Path(r['run']).name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}" + "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
-                     + f"{formed:>14}")
+        deltas = "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
+        name = Path(r["run"]).name
+        lines.append(f"{name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}{deltas}{formed:>14}")
     return "\n".join(lines)
 
 

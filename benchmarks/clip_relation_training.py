@@ -57,8 +57,8 @@ def main() -> None:
 
     def report(step: int, loss: float | None, seconds: float) -> None:
         clip.eval()
-        print(json.dumps({"step": step, "loss": loss, "seconds": round(seconds),
-                          "separation": {k: round(separation(encode, tokenize, a, b), 3) for k, (a, b) in pairs.items()},
+        separations = {k: round(separation(encode, tokenize, a, b), 3) for k, (a, b) in pairs.items()}
+        print(json.dumps({"step": step, "loss": loss, "seconds": round(seconds), "separation": separations,
                           "prefers_true_relation": round(relation_preference(
                               ClipFeatures(clip, tokenizer, builtin_pixels), held_out, first_seed=10_000), 3)}),
               flush=True)

@@ -2,9 +2,9 @@
 states, so a word the encoder maps to (nearly) the same states is a word the UNet cannot follow, however it is
 fine-tuned. For every val prompt and every kind of one-word change (colour, shape, texture, size, count, the
 opposite relation, a relation on the other axis), the largest distance between the two prompts' hidden states
-over aligned tokens (aligned_positions), relative to their mean token norm; averaged per kind. For the built-in model also the built-in CLIP's
-view of the same words: how often it scores a clean render closer to its true caption than to the caption with the
-opposite relation (chance: 0.5). Prints JSON.
+over aligned tokens (aligned_positions), relative to their mean token norm; averaged per kind. For the built-in
+model also the built-in CLIP's view of the same words: how often it scores a clean render closer to its true
+caption than to the caption with the opposite relation (chance: 0.5). Prints JSON.
 
     python benchmarks/text_separation.py [--model builtin] [--adapter DIR] [--per-category 60]
 """

@@ -93,8 +93,8 @@ def test_clip_stage_continues_a_model_and_the_unet_stage_keeps_that_clip(tmp_pat
     pipe = DiffusionPipeline.from_pretrained(assemble(tmp_path, tmp_path / "model"))
     ids = pipe.tokenizer(["a red circle to the left of a blue square"], return_tensors="pt").input_ids
     with torch.no_grad():
+        folders = {"shipped": BUILTIN_MODEL_DIR / "clip", "continued": tmp_path / "clip" / "final"}
         states = {name: CLIPModel.from_pretrained(folder).text_model(ids).last_hidden_state
-                  for name, folder in (("shipped", BUILTIN_MODEL_DIR / "clip"), ("continued", tmp_path / "clip" / "final"))}
+                  for name, folder in folders.items()}
         assert torch.equal(pipe.text_encoder(ids)[0], states["continued"])  # the pipeline reads the continued CLIP
     assert not torch.equal(states["continued"], states["shipped"])
-

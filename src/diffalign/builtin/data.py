@@ -36,8 +36,11 @@ class SceneStream:
 
     def batch(self, n: int) -> tuple[torch.Tensor, list[PromptSpec]]:
         specs = [self.spec() for _ in range(n)]
-        images = [render_prompt(s, int(self.rng.integers(2**31)))[0] for s in specs]
-        return to_tensor(np.stack(images)), specs
+        return self.render(specs), specs
+
+    def render(self, specs: list[PromptSpec]) -> torch.Tensor:
+        """One render per spec, each with a layout seed from the stream."""
+        return to_tensor(np.stack([render_prompt(s, int(self.rng.integers(2**31)))[0] for s in specs]))
 
 
 def flipped_relation(spec: PromptSpec) -> PromptSpec | None:
@@ -62,10 +65,12 @@ def contrastive_batch(stream: SceneStream, n: int, twins: dict[str, int] | None 
     must then read the changed words to tell a scene from its twin, which one random negative among many kinds
     did not make it learn for relations."""
     changes = [TWIN_CHANGES[kind] for kind in twins or {}]
-    specs = [stream.spec() for _ in range(n)]
+    images, specs = stream.batch(n)
+    twin_specs = []
     for kind, count in (twins or {}).items():
-        specs += [t for t in map(TWIN_CHANGES[kind], specs[:n]) if t is not None][:count]
-    images = to_tensor(np.stack([render_prompt(s, int(stream.rng.integers(2**31)))[0] for s in specs]))
+        twin_specs += [t for t in map(TWIN_CHANGES[kind], specs) if t is not None][:count]
+    if twin_specs:
+        images, specs = torch.cat([images, stream.render(twin_specs)]), specs + twin_specs
     negatives = [next((t for t in (change(s) for change in changes) if t is not None), None)
                  or hard_negative(s, stream.rng) for s in specs]
     return images, [s.text() for s in specs], [s.text() for s in negatives]

@@ -22,10 +22,12 @@ from transformers import CLIPModel, CLIPTokenizer
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin.data import SceneStream, contrastive_batch
-from diffalign.builtin.train import clip_loss
+from diffalign.builtin.train import TextAnchor, clip_loss
+from diffalign.cli.world import parse_twins
 from diffalign.evaluation.personalization import ClipFeatures, builtin_pixels
 from diffalign.world.grammar import parse
 from diffalign.world.prompts import shipped_prompts
+from diffalign.world.vocab import OPPOSITE_RELATION, TRANSPOSED_RELATION
 
 
 def main() -> None:
@@ -35,13 +37,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--batch", type=int, default=48)
-    parser.add_argument("--twins", type=int, default=16)
+    parser.add_argument("--twins", nargs="+", default=["relation=16"], metavar="KIND=N",
+                        help="twins per batch by kind, as `diffalign world train --twins`")
+    parser.add_argument("--anchor", type=float, default=0.0,
+                        help="weight of keeping the text states of captions without a relation (TextAnchor)")
+    parser.add_argument("--anchor-to", default=None, help="the CLIP folder whose text states the anchor keeps "
+                        "(default: --init)")
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=777)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     clip = CLIPModel.from_pretrained(args.init)
+    twins = parse_twins(args.twins)
+    anchor = (TextAnchor(CLIPModel.from_pretrained(args.anchor_to or args.init).text_model.eval(), args.anchor)
+              if args.anchor else None)
     tokenizer = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")
     opt = torch.optim.AdamW(clip.parameters(), lr=args.lr, weight_decay=0.1)
     stream = SceneStream(args.seed)
@@ -59,15 +69,17 @@ def main() -> None:
         clip.eval()
         separations = {k: round(separation(encode, tokenize, a, b), 3) for k, (a, b) in pairs.items()}
         print(json.dumps({"step": step, "loss": loss, "seconds": round(seconds), "separation": separations,
-                          "prefers_true_relation": round(relation_preference(
-                              ClipFeatures(clip, tokenizer, builtin_pixels), held_out, first_seed=10_000), 3)}),
+                          "prefers_true_relation": {name: round(relation_preference(
+                              ClipFeatures(clip, tokenizer, builtin_pixels), held_out, 10_000, changed), 3)
+                              for name, changed in (("over opposite", OPPOSITE_RELATION),
+                                                    ("over transposed", TRANSPOSED_RELATION))}}),
               flush=True)
         clip.train()
 
     report(0, None, 0)
     start = time.time()
     for step in range(1, args.steps + 1):
-        loss = clip_loss(clip, tokenizer, *contrastive_batch(stream, args.batch, {"relation": args.twins}))
+        loss = clip_loss(clip, tokenizer, *contrastive_batch(stream, args.batch, twins), anchor=anchor)
         opt.zero_grad()
         loss.backward()
         opt.step()

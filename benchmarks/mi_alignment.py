@@ -70,7 +70,8 @@ def main() -> None:
                 tau = kendalltau(mi, ref).statistic
                 taus.append(tau)
                 per_category.setdefault(p.category, []).append(tau)
-        result[name] = {"mean_tau": round(float(np.mean(taus)), 4) if taus else None, "prompts_with_ties_only": len(prompts) - len(taus),
+        result[name] = {"mean_tau": round(float(np.mean(taus)), 4) if taus else None,
+                        "prompts_with_ties_only": len(prompts) - len(taus),
                         "per_category": {c: round(float(np.mean(v)), 4) for c, v in per_category.items()}}
     print(json.dumps({"model": args.model, "prompts": len(prompts), "candidates": args.candidates,
                       "steps": args.steps, "guidance": guidance, "kendall_tau_mi_vs_reference": result,

@@ -1,7 +1,8 @@
 """Which relation does the model draw for a spatial prompt? For val spatial prompts, the share of images whose two
 objects stand in the prompt's relation, in its opposite (left for right), on the other axis (above for right), in
-none (diagonal), or with an object missing. A model that ignores the relation scores about 1/4, 1/4, 1/2 on the
-first three; one that knows the axis but not the direction, about 1/2, 1/2, 0. Evaluation only. Prints JSON.
+none (diagonal), or with an object missing; and the count of each drawn relation per prompt relation. A model that
+ignores the relation scores about 1/4, 1/4, 1/2 on the first three; one that knows the axis but not the direction,
+about 1/2, 1/2, 0. Evaluation only. Prints JSON.
 
     python benchmarks/spatial_confusion.py [--model builtin] [--adapter DIR] [--prompts 60] [--per-prompt 4]
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 
 from diffalign.evaluation.reference import detect, drawn_relation
 from diffalign.models import load_pipeline
@@ -41,16 +42,19 @@ def main() -> None:
     texts = [t for t in prompts for _ in range(args.per_prompt)]
     seeds = [k for _ in prompts for k in range(args.per_prompt)]
     samples = sample(pipe, texts, seeds, SamplerConfig(steps=20, scheduler="dpm", guidance=args.guidance))
-    counts = Counter()
+    counts, by_relation = Counter(), defaultdict(Counter)
     for s in samples:
         spec = parse(s.prompt)
-        counts[outcome(spec.relation, drawn_relation(spec, detect(s.image)[0]))] += 1
+        drawn = drawn_relation(spec, detect(s.image)[0])
+        counts[outcome(spec.relation, drawn)] += 1
+        by_relation[spec.relation][drawn or "missing"] += 1
     found = len(samples) - counts["missing"]
     print(json.dumps({"model": args.model, "adapter": args.adapter, "images": len(samples),
                       "share_of_images": {k: round(counts[k] / len(samples), 3) for k in
                                           ("prompt", "opposite", "other axis", "none", "missing")},
                       "share_of_found_pairs": {k: round(counts[k] / max(found, 1), 3) for k in
-                                               ("prompt", "opposite", "other axis", "none")}}))
+                                               ("prompt", "opposite", "other axis", "none")},
+                      "drawn_by_relation": {r: dict(sorted(c.items())) for r, c in sorted(by_relation.items())}}))
 
 
 if __name__ == "__main__":

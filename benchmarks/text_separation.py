@@ -28,17 +28,19 @@ from diffalign.world.grammar import parse
 from diffalign.world.perturb import one_change_variants
 from diffalign.world.prompts import first_per_category, shipped_prompts
 from diffalign.world.render import render_prompt
-from diffalign.world.vocab import OPPOSITE_RELATION
+from diffalign.world.vocab import OPPOSITE_RELATION, TRANSPOSED_RELATION
 
 
 def variants(spec, rng: np.random.Generator) -> list[tuple[str, object]]:
-    """one_change_variants, with the relation change split into the opposite relation and the other axis."""
+    """one_change_variants, with the relation change split into the opposite relation and the two on the other axis."""
     out = [(kind, v) for kind, v in one_change_variants(spec, rng) if kind != "relation"]
     if spec.relation is not None:
         opposite = OPPOSITE_RELATION[spec.relation]
         out.append(("relation: opposite", replace(spec, relation=opposite)))
-        other_axis = [r for r in OPPOSITE_RELATION if r not in (spec.relation, opposite)]
-        out.append(("relation: other axis", replace(spec, relation=str(rng.choice(other_axis)))))
+        transposed = TRANSPOSED_RELATION[spec.relation]
+        out.append(("relation: other axis, first object first", replace(spec, relation=transposed)))
+        out.append(("relation: other axis, first object second",
+                    replace(spec, relation=OPPOSITE_RELATION[transposed])))
     return out
 
 
@@ -84,13 +86,14 @@ def separation(encode: Callable[[list[str]], torch.Tensor], tokenize: Callable[[
 
 
 @torch.no_grad()
-def relation_preference(clip: ClipFeatures, specs: list, first_seed: int = 0) -> float:
-    """Share of renders a CLIP scores closer to their caption than to the opposite relation's."""
+def relation_preference(clip: ClipFeatures, specs: list, first_seed: int = 0,
+                        changed: dict[str, str] = OPPOSITE_RELATION) -> float:
+    """Share of renders a CLIP scores closer to their caption than to the caption with the `changed` relation
+    (default: the opposite one)."""
     images = clip.images(np.stack([render_prompt(s, first_seed + i)[0] for i, s in enumerate(specs)]))
     true = (images * clip.texts([s.text() for s in specs])).sum(-1)
-    flipped = [replace(s, relation=OPPOSITE_RELATION[s.relation]).text() for s in specs]
-    opposite = (images * clip.texts(flipped)).sum(-1)
-    return float((true > opposite).float().mean())
+    other = (images * clip.texts([replace(s, relation=changed[s.relation]).text() for s in specs])).sum(-1)
+    return float((true > other).float().mean())
 
 
 def main() -> None:

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
         "per_prompt": args.per_prompt,
         "limit": args.limit,
         "per_category": per_category,
-        "mean": {name: {k: float(np.mean([per_category[c][name][k] for c in main_cats])) for k in ("score", "well_formed")}
-                 for name in ("render", "vae")},
+        "mean": {name: {k: float(np.mean([per_category[c][name][k] for c in main_cats]))
+                        for k in ("score", "well_formed")} for name in ("render", "vae")},
         "seconds": round(time.perf_counter() - start, 1),
     }
     print(json.dumps(report, indent=2))

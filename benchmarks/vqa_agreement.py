@@ -83,7 +83,8 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--renders", action="store_true", help="clean renders instead of generated images")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--images", type=Path, help="an .npz of the images: written after generating, read if it exists")
+    parser.add_argument("--images", type=Path,
+                        help="an .npz of the images: written after generating, read if it exists")
     args = parser.parse_args()
     t0 = time.perf_counter()
     prompts = first_per_category(shipped_prompts("val"), args.per_category)

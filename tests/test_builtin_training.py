@@ -1,5 +1,6 @@
 """`diffalign world train` continuing a shipped model: the unet stage (resuming after an interruption), the
-vae stage (its decoder only) and the clip stage (with relation twins), whose CLIP a unet stage then keeps."""
+vae stage (its decoder only) and the clip stage (with relation, axis and texture twins, and the text anchor),
+whose CLIP a unet stage then keeps."""
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
@@ -8,9 +9,9 @@ from transformers import CLIPModel
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin.checkpoint import load_state
 from diffalign.builtin.data import SceneStream, contrastive_batch
-from diffalign.builtin.train import StageConfig, assemble, train_clip, train_unet, train_vae
+from diffalign.builtin.train import StageConfig, TextAnchor, assemble, train_clip, train_unet, train_vae
 from diffalign.world.grammar import parse
-from diffalign.world.vocab import OPPOSITE_RELATION
+from diffalign.world.vocab import OPPOSITE_RELATION, TRANSPOSED_RELATION
 
 
 def _flat(module: torch.nn.Module) -> torch.Tensor:
@@ -68,6 +69,18 @@ def test_relation_twins_are_flipped_scenes_with_the_opposite_relation_as_negativ
     assert len(plain[1]) == 24 and plain[1] == captions[:24]
 
 
+def test_axis_twins_are_transposed_scenes_and_the_first_kind_gives_the_negative():
+    _, captions, negatives = contrastive_batch(SceneStream(5), 32, {"axis": 3, "relation": 3})
+    specs = [parse(c) for c in captions]
+    with_relation = [s for s in specs[:32] if s.relation]
+    assert len(with_relation) >= 3 and len(specs) == 32 + 6
+    for original, twin in zip(with_relation, specs[32:35]):
+        assert twin.objects == original.objects and twin.relation == TRANSPOSED_RELATION[original.relation]
+    for original, twin in zip(with_relation, specs[35:]):
+        assert twin.relation == OPPOSITE_RELATION[original.relation]
+    assert all(parse(n).relation == TRANSPOSED_RELATION[s.relation] for s, n in zip(specs, negatives) if s.relation)
+
+
 def test_texture_twins_swap_the_two_objects_textures():
     _, captions, negatives = contrastive_batch(SceneStream(4), 64, {"texture": 6})
     specs = [parse(c) for c in captions]
@@ -98,3 +111,39 @@ def test_clip_stage_continues_a_model_and_the_unet_stage_keeps_that_clip(tmp_pat
                   for name, folder in folders.items()}
         assert torch.equal(pipe.text_encoder(ids)[0], states["continued"])  # the pipeline reads the continued CLIP
     assert not torch.equal(states["continued"], states["shipped"])
+
+
+def test_text_anchor_penalises_drift_on_captions_without_a_relation_only():
+    from transformers import CLIPTokenizer
+
+    reference = CLIPModel.from_pretrained(BUILTIN_MODEL_DIR / "clip").text_model.eval()
+    texts = ["a red striped circle and a blue square", "a red circle to the left of a blue square"]
+    ids = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")(
+        texts, padding="max_length", return_tensors="pt").input_ids
+    anchor = TextAnchor(reference, weight=2.0)
+    with torch.no_grad():
+        states = reference(ids).last_hidden_state
+    assert anchor(ids, states, texts) == 0
+    moved = states.clone()
+    moved[1] += 1.0  # the relation caption may move freely
+    assert anchor(ids, moved, texts) == 0
+    moved[0] += 1.0
+    assert anchor(ids, moved, texts) > 0
+
+
+def test_anchored_clip_stage_keeps_the_text_states_closer(tmp_path):
+    from transformers import CLIPTokenizer
+
+    ids = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")(
+        ["a small red striped circle and a large blue checkered square"], padding="max_length",
+        return_tensors="pt").input_ids
+    drift = {}
+    for weight in (0.0, 50.0):
+        work = tmp_path / f"anchor{weight}"
+        train_clip(StageConfig(work=work, steps=6, batch=6, lr=5e-4, init_from=BUILTIN_MODEL_DIR,
+                               twins={"axis": 2}, anchor=weight))
+        with torch.no_grad():
+            states = [CLIPModel.from_pretrained(folder).text_model(ids).last_hidden_state
+                      for folder in (BUILTIN_MODEL_DIR / "clip", work / "clip" / "final")]
+        drift[weight] = float((states[1] - states[0]).norm() / states[0].norm())
+    assert 0 < drift[50.0] < drift[0.0] / 2

@@ -66,8 +66,9 @@ def tiny_grounding(tmp_path_factory):
     tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
     torch.manual_seed(0)
     OwlViTForObjectDetection(OwlViTConfig(
-        text_config=dict(vocab_size=len(tok), max_position_embeddings=tok.model_max_length, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id, **tower),
+        text_config=dict(vocab_size=len(tok), max_position_embeddings=tok.model_max_length,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
+                         **tower),
         vision_config=dict(image_size=64, patch_size=16, **tower), projection_dim=32)).save_pretrained(folder / "owl")
     square = {"height": 64, "width": 64}
     OwlViTProcessor(image_processor=OwlViTImageProcessorPil(size=square, crop_size=square),
@@ -151,13 +152,15 @@ def test_llm_judge_with_a_tiny_random_causal_lm(tmp_path):
 
     from diffalign.scorers.judges import make_judge
 
-    words = ["<unk>", "yes", "no", *"an image was generated for the prompt a region of it shows is that answer or".split(),
+    words = ["<unk>", "yes", "no",
+             *"an image was generated for the prompt a region of it shows is that answer or".split(),
              "red", "blue", "circle", "square", ".", "?", ":", '"']
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>").save_pretrained(tmp_path)
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=64)).save_pretrained(tmp_path)
+    config = GPT2Config(vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=64)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path)
     judge = make_judge(f"llm:{tmp_path}")
     plaus = judge(["a red circle", "a blue square"], ["a red circle"], "a red circle")
     assert plaus.shape == (2, 1) and np.all((0 <= plaus) & (plaus <= 1))
@@ -258,15 +261,16 @@ def test_align_with_realign_parts_selects_by_rank_sum(tiny_model, tiny_blip, tmp
     recipe = tmp_path / "realign_tiny.toml"
     recipe.write_text(
         'name = "realign_tiny"\nscorers = ["caption", "segments"]\ncandidates = 3\n'
-        '[selector]\nkind = "rank_sum"\nscores = ["caption", "segments"]\n[adapter]\nkind = "lora"\nrank = 4\nalpha = 4\n'
+        '[selector]\nkind = "rank_sum"\nscores = ["caption", "segments"]\n'
+        '[adapter]\nkind = "lora"\nrank = 4\nalpha = 4\n'
         f'[scorer_options.caption]\ncaptioner = "{tiny_blip}"\nmax_new_tokens = 4\n'
         '[scorer_options.segments]\nsegmenter = "builtin"\n')
     (tmp_path / "train.jsonl").write_text('{"prompt": "a red circle and a blue square", "category": "color"}\n'
                                           '{"prompt": "two green crosses", "category": "numeracy"}\n')
     run = tmp_path / "run"
-    assert main(["align", "--model", str(tiny_model), "--recipe", str(recipe), "--prompts", str(tmp_path / "train.jsonl"),
-                 "--val-prompts", str(tmp_path / "train.jsonl"), "--eval-per-category", "1", "--train-steps", "2",
-                 "--steps", "3", "--out", str(run)]) == 0
+    assert main(["align", "--model", str(tiny_model), "--recipe", str(recipe),
+                 "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts", str(tmp_path / "train.jsonl"),
+                 "--eval-per-category", "1", "--train-steps", "2", "--steps", "3", "--out", str(run)]) == 0
     rows = [json.loads(line) for line in (run / "round_1" / "pool" / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all({"caption", "segments"} <= set(r["scores"]) for r in rows)
     assert len((run / "round_1" / "selected.jsonl").read_text().splitlines()) == 2

@@ -36,7 +36,8 @@ def build_tiny_clip(out, projection_dim: int = 16):
 
     torch.manual_seed(0)
     tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
-    CLIPModel(CLIPConfig(text_config=dict(vocab_size=50, **tower), vision_config=dict(image_size=32, patch_size=8, **tower),
+    CLIPModel(CLIPConfig(text_config=dict(vocab_size=50, **tower),
+                         vision_config=dict(image_size=32, patch_size=8, **tower),
                          projection_dim=projection_dim)).save_pretrained(out)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
     return out

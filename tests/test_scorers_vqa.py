@@ -77,7 +77,8 @@ def test_builtin_vqa_answers_render_questions():
     for k in range(64):
         spec = stream.spec()
         image, placed = render_prompt(spec, 10_000 + k)
-        for text, _, label in scene_questions(spec, [SceneObject.from_placed(o) for o in placed], generator, stream.rng):
+        objects = [SceneObject.from_placed(o) for o in placed]
+        for text, _, label in scene_questions(spec, objects, generator, stream.rng):
             images.append(image)
             texts.append(text)
             labels.append(label)

@@ -19,8 +19,8 @@ def trained_adapter(tiny_model, tmp_path, kind):
     params = attach_adapter(pipe, config)
     latents = torch.randn(4, 4, 8, 8)
     embeds = encode_prompts(pipe, PROMPTS * 2)
-    losses = train_adapter(pipe, params, latents, frozen_conditioning(embeds), TrainConfig(steps=6, batch_size=4, lr=1e-2),
-                           tmp_path / f"{kind}_state.pt", progress=False)
+    losses = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
+                           TrainConfig(steps=6, batch_size=4, lr=1e-2), tmp_path / f"{kind}_state.pt", progress=False)
     assert len(losses) == 6 and all(np.isfinite(losses))
     return pipe, save_adapter(pipe, config, tmp_path / kind)
 
@@ -74,10 +74,10 @@ def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_p
     params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
     latents, embeds = torch.randn(4, 4, 8, 8), encode_prompts(pipe, PROMPTS * 2)
     state = tmp_path / "state.pt"
-    first = train_adapter(pipe, params, latents, frozen_conditioning(embeds), TrainConfig(steps=2, batch_size=4, save_every=1), state,
-                          progress=False)
-    resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds), TrainConfig(steps=4, batch_size=4, save_every=1), state,
-                            progress=False)
+    first = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
+                          TrainConfig(steps=2, batch_size=4, save_every=1), state, progress=False)
+    resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
+                            TrainConfig(steps=4, batch_size=4, save_every=1), state, progress=False)
     assert len(resumed) == 4 and resumed[:2] == first
 
 

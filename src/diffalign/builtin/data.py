@@ -10,7 +10,8 @@ import torch
 from ..world.prompts import random_spec, val_prompt_texts
 from ..world.render import render_prompt
 from ..world.spec import PromptSpec
-from ..world.vocab import AUX_CATEGORIES, CATEGORIES, COLORS, OPPOSITE_RELATION, RELATIONS, SHAPES, TEXTURES
+from ..world.vocab import (AUX_CATEGORIES, CATEGORIES, COLORS, OPPOSITE_RELATION, RELATIONS, SHAPES, TEXTURES,
+                           TRANSPOSED_RELATION)
 
 
 class SceneStream:
@@ -54,7 +55,12 @@ def swapped_textures(spec: PromptSpec) -> PromptSpec | None:
     return replace(spec, objects=(replace(a, texture=b.texture), replace(b, texture=a.texture)))
 
 
-TWIN_CHANGES = {"relation": flipped_relation, "texture": swapped_textures}  # a scene -> its twin, or None
+def transposed_relation(spec: PromptSpec) -> PromptSpec | None:
+    return replace(spec, relation=TRANSPOSED_RELATION[spec.relation]) if spec.relation else None
+
+
+# a scene -> its twin, or None
+TWIN_CHANGES = {"relation": flipped_relation, "axis": transposed_relation, "texture": swapped_textures}
 
 
 def contrastive_batch(stream: SceneStream, n: int, twins: dict[str, int] | None = None

@@ -43,8 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(default 0)")
     train.add_argument("--twins", nargs="+", default=[], metavar="KIND=N",
                        help="clip stage: add to every batch the twins of up to N scenes, changed by KIND (relation: "
-                       "the opposite relation; texture: the two objects' textures swapped), each the other's hard "
-                       "negative (default: none)")
+                       "the opposite relation; axis: the transposed one, left of <-> above; texture: the two "
+                       "objects' textures swapped), each the other's hard negative (the first KIND that applies; "
+                       "default: none)")
+    train.add_argument("--anchor", type=float, default=0.0, metavar="W",
+                       help="clip stage with --init-from: keep the text states of captions without a relation near "
+                       "that model's, with weight W (its UNet read them; default 0: free)")
     train.set_defaults(func=run_train)
     prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
     prompts.add_argument("--out", type=Path, required=True)
@@ -70,6 +74,9 @@ def run_train(args: argparse.Namespace) -> None:
     if args.init_from and args.stage not in ("unet", "vae", "clip"):
         raise UserInputError("--init-from continues one stage of a model: add --stage unet (its UNet), "
                              "--stage vae (its decoder) or --stage clip (its CLIP)")
+    if args.anchor and not (args.init_from and args.stage == "clip"):
+        raise UserInputError("--anchor keeps a continued CLIP's text states: "
+                             "use it with --stage clip --init-from MODEL")
     init_from = Path(resolve_model(args.init_from)) if args.init_from else None
     if init_from is not None and not all((init_from / c).is_dir() for c in ("vae", "clip", "unet")):
         raise UserInputError(f"--init-from {args.init_from}: {init_from} lacks vae/, clip/ or unet/; "
@@ -81,7 +88,7 @@ def run_train(args: argparse.Namespace) -> None:
                           lr=args.lr or d["lr"], seed=args.seed, init_from=init_from,
                           cache_size=args.cache_size or StageConfig.cache_size,
                           latent_noise=args.latent_noise or StageConfig.latent_noise,
-                          twins=parse_twins(args.twins))
+                          twins=parse_twins(args.twins), anchor=args.anchor)
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)

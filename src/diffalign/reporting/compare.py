@@ -28,7 +28,8 @@ def sampling_compute(run: Path) -> int:
 def summarise_run(run: Path) -> dict:
     evals = load_evals(run)
     if len(evals) < 2:
-        raise UserInputError(f"{run} has no finished round with a val benchmark: run `diffalign align --out {run}` first")
+        raise UserInputError(f"{run} has no finished round with a val benchmark: "
+                             f"run `diffalign align --out {run}` first")
     base, last = evals[0], evals[-1]
     formed = [sum(e["well_formed"].values()) / len(e["well_formed"]) for e in (base, last)]
     return {"run": str(run), "recipe": json.loads((run / "recipe.json").read_text())["name"], "rounds": len(evals) - 1,

@@ -68,7 +68,8 @@ def load_head(path: Path, relu: bool = False) -> AestheticMLP:
             state = state.get("state_dict", state)
         head = AestheticMLP(state["layers.0.weight"].shape[1], relu)
         head.load_state_dict(state)
-    except (OSError, RuntimeError, ValueError, KeyError, AttributeError, pickle.UnpicklingError, SafetensorError) as err:
+    except (OSError, RuntimeError, ValueError, KeyError, AttributeError, pickle.UnpicklingError,
+            SafetensorError) as err:
         raise UserInputError(f"{path} is not a LAION-style aesthetic MLP ({str(err).splitlines()[0]})") from None
     return head.eval()
 

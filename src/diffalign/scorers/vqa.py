@@ -65,7 +65,8 @@ class BlipAnswerer:
     def p_yes(self, images: np.ndarray, questions: list[str]) -> np.ndarray:
         out = []
         for s in range(0, len(questions), self.batch_size):
-            inputs = self.processor(images=list(images[s : s + self.batch_size]), text=questions[s : s + self.batch_size],
+            chunk = slice(s, s + self.batch_size)
+            inputs = self.processor(images=list(images[chunk]), text=questions[chunk],
                                     return_tensors="pt", padding=True).to(self.device)
             m = self.model
             vision = m.vision_model(pixel_values=inputs.pixel_values.to(m.dtype)).last_hidden_state

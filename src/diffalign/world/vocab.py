@@ -30,6 +30,9 @@ RELATIONS: dict[str, str] = {
     "below": "below",
 }
 OPPOSITE_RELATION = {"left": "right", "right": "left", "above": "below", "below": "above"}
+# The relation in the scene mirrored on its diagonal: the other axis, with the first object still first in
+# reading order (left of <-> above). The pair a model that only learnt "first" vs "second" confuses.
+TRANSPOSED_RELATION = {"left": "above", "above": "left", "right": "below", "below": "right"}
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4}
 MAX_OBJECTS = 4
 CATEGORIES = ("color", "shape", "texture", "spatial", "numeracy", "complex")

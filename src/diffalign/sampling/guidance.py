@@ -66,19 +66,29 @@ class CrossAttentionGuidance:
         if index >= self.config.steps:
             return latents
         with capture_cross_attention(self.unet) as store:
-            self.unet.set_adapters(self.config.guide)
-            with store.record() as guide_maps:
-                self._advance_guide(timestep)
-            guide_maps = [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
-            self.unet.set_adapters(self.config.edit)
-            with torch.enable_grad(), store.record() as edit_maps:
-                z = latents.detach().requires_grad_(True)
-                self.unet(self.edit_scheduler.scale_model_input(z, timestep), timestep,
-                          encoder_hidden_states=self.context[-self.n:])
-                distance = attention_distance(edit_maps, guide_maps)
-                (grad,) = torch.autograd.grad(self.config.alpha * distance.sum(), z)
+            guide_maps = self.advance_guide(store, timestep)
+            distance, grad = self.distance_gradient(store, guide_maps, latents, timestep)
         self.distances.append(distance.detach())
-        return latents - grad
+        return latents - self.config.alpha * grad
+
+    def advance_guide(self, store, timestep: torch.Tensor) -> list[torch.Tensor]:
+        """Move the guide's trajectory one step; return its cross-attention maps (prompt rows)."""
+        self.unet.set_adapters(self.config.guide)
+        with store.record() as guide_maps:
+            self._advance_guide(timestep)
+        self.unet.set_adapters(self.config.edit)
+        return [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
+
+    def distance_gradient(self, store, guide_maps: list[torch.Tensor], latents: torch.Tensor,
+                          timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample D between the edit adapter's maps at `latents` and the guide's, and grad_z of its sum."""
+        with torch.enable_grad(), store.record() as edit_maps:
+            z = latents.detach().requires_grad_(True)
+            self.unet(self.edit_scheduler.scale_model_input(z, timestep), timestep,
+                      encoder_hidden_states=self.context[-self.n:])
+            distance = attention_distance(edit_maps, guide_maps)
+            (grad,) = torch.autograd.grad(distance.sum(), z)
+        return distance, grad
 
     def _advance_guide(self, t: torch.Tensor) -> None:
         guided = len(self.context) == 2 * self.n

@@ -10,6 +10,7 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
+from safetensors.torch import load_file
 
 from diffalign.cli.main import main
 from diffalign.errors import UserInputError
@@ -138,6 +139,9 @@ def test_cli_personalize_input_errors(tmp_path, capsys):
     for folder, message in ((tmp_path / "missing", "not found"), (tmp_path / "empty", "no images")):
         code = main(["personalize", "--images", str(folder), "--class-prompt", "a square", "--out", str(tmp_path)])
         assert code == 2 and message in capsys.readouterr().err
+    code = main(["personalize", "--images", str(tmp_path), "--class-prompt", "a square", "--out", str(tmp_path),
+                 "--targets", "to_v,to_kk"])
+    assert code == 2 and "unknown projection(s) to_kk" in capsys.readouterr().err
 
 
 def test_cli_generate_blend_needs_both_checkpoints(checkpoints, capsys):
@@ -227,8 +231,10 @@ def test_cli_personalize_then_blend(tiny_model, tmp_path):
     out = tmp_path / "run"
     assert main(["personalize", "--images", str(images), "--class-prompt", "a circle", "--out", str(out),
                  "--model", str(tiny_model), "--train-steps", "2", "--save-every", "1", "--class-images", "1",
-                 "--rank", "2", "--steps", "2", "--device", "cpu"]) == 0
+                 "--rank", "2", "--steps", "2", "--device", "cpu", "--targets", "to_v,to_out.0"]) == 0
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    keys = load_file(out / "checkpoint-2" / "pytorch_lora_weights.safetensors").keys()
+    assert any("attn2.to_v" in k for k in keys) and not any("to_k" in k or "to_q" in k for k in keys)
     assert main(["generate", "--prompt", "a sks circle", "--n", "1", "--steps", "2", "--model", str(tiny_model),
                  "--guide", str(out / "checkpoint-1"), "--edit", str(out / "checkpoint-2"), "--device", "cpu",
                  "--out", str(tmp_path / "gen")]) == 0

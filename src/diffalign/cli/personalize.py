@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import UserInputError
 from ..models import is_shapes_world_model, load_pipeline
 from ..training import AdapterConfig, TrainConfig
+from ..training.adapters import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
 from .common import add_sampler_args, sampler_config
@@ -31,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class-images", type=int, default=DEFAULTS.class_images, help="prior-preservation images")
     p.add_argument("--prior-weight", type=float, default=DEFAULTS.prior_weight, help="0 turns prior preservation off")
     p.add_argument("--rank", type=int, default=DEFAULTS.adapter.rank)
+    p.add_argument("--targets", default=",".join(DEFAULTS.adapter.target_modules),
+                   help="UNet attention projections the LoRA adapts (comma-separated); to_v,to_out.0 keeps the "
+                        "base's attention maps (key-locked), which leaves more of them to --guide")
     p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
     p.add_argument("--train-batch-size", type=int, default=DEFAULTS.train.batch_size)
     p.add_argument("--seed", type=int, default=0)
@@ -46,6 +50,11 @@ def run(args: argparse.Namespace) -> None:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
     if args.class_images < 0 or args.prior_weight < 0:
         raise UserInputError("--class-images and --prior-weight must not be negative")
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    unknown = sorted(set(targets) - set(ATTENTION_PROJECTIONS))
+    if not targets or unknown:
+        raise UserInputError(f"--targets: unknown projection(s) {', '.join(unknown) or '(none given)'}; "
+                             f"choose from {','.join(ATTENTION_PROJECTIONS)}")
     files = subject_files(args.images)
     if is_shapes_world_model(args.model):
         parse(args.class_prompt)  # the class prompt must be a world prompt
@@ -54,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     config = PersonalizeConfig(
         token=args.token, class_prompt=args.class_prompt, instance_prompt=args.instance_prompt,
         class_images=args.class_images, prior_weight=args.prior_weight, save_every=args.save_every,
-        adapter=AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank),
+        adapter=AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank, target_modules=targets),
         train=TrainConfig(steps=args.train_steps, batch_size=args.train_batch_size, lr=args.lr, seed=args.seed),
         sampler=sampler_config(args))
     folders = personalize(pipe, images, config, args.out)

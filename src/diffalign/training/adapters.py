@@ -13,6 +13,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 ADAPTER_NAME = "diffalign"
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")  # of every UNet attention block (diffusers names)
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class AdapterConfig:
     kind: str = "dora"  # "lora" or "dora" (weight-decomposed: adds a learned magnitude per output)
     rank: int = 32
     alpha: int = 32
-    target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")  # UNet attention projections
+    target_modules: tuple[str, ...] = ATTENTION_PROJECTIONS
     text_encoder: bool = False  # also adapt the text encoder's attention (MI-Tune's default: UNet only)
 
     def peft(self, targets: tuple[str, ...] | None = None) -> LoraConfig:

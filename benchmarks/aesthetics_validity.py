@@ -14,13 +14,9 @@ import json
 import numpy as np
 import torch
 
-from diffalign.builtin.data import SceneStream
+from diffalign.builtin.data import SceneStream, to_uint8
 from diffalign.builtin.degrade import degrade
 from diffalign.scorers.aesthetics import AestheticsScorer
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def main() -> None:
@@ -32,11 +28,12 @@ def main() -> None:
     x, specs = SceneStream(args.seed).batch(args.renders)
     scorer = AestheticsScorer()
     prompts = [s.text() for s in specs]
-    clean = scorer.score(to_uint8(x), prompts)["aesthetics"]
+    clean = scorer.score(to_uint8(x).numpy(), prompts)["aesthetics"]
     gen, rng = torch.Generator().manual_seed(args.seed), np.random.default_rng(args.seed)
     per_severity = {}
     for severity in args.severities:
-        degraded = scorer.score(to_uint8(degrade(x, torch.full((len(x),), severity), gen, rng)), prompts)["aesthetics"]
+        degraded_images = to_uint8(degrade(x, torch.full((len(x),), severity), gen, rng)).numpy()
+        degraded = scorer.score(degraded_images, prompts)["aesthetics"]
         per_severity[str(severity)] = {"clean_preferred": round(float((clean > degraded).mean()), 3),
                                        "degraded_mean": round(float(degraded.mean()), 3)}
     print(json.dumps({"renders": args.renders, "clean_mean": round(float(clean.mean()), 3),

@@ -50,8 +50,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clip = CLIPModel.from_pretrained(args.init)
     twins = parse_twins(args.twins)
-    anchor = (TextAnchor(CLIPModel.from_pretrained(args.anchor_to or args.init).text_model.eval(), args.anchor)
-              if args.anchor else None)
+    anchor = TextAnchor.from_clip(args.anchor_to or args.init, args.anchor) if args.anchor else None
     tokenizer = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")
     opt = torch.optim.AdamW(clip.parameters(), lr=args.lr, weight_decay=0.1)
     stream = SceneStream(args.seed)

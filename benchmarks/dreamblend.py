@@ -3,7 +3,8 @@
 JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/grid.png.
 
     python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 200] [--save-every 25] [--lr 1e-3]
-        [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0] [--clip HUB_ID --dino HUB_ID]
+        [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0]
+        [--clip HUB_ID --dino HUB_ID]
 
 Subject fidelity: pattern (pixel check of the two-tone split, world/subjects.pattern_match), CLIP-I and
 DINO (built-in CLIP image tower: pooled embedding; patch tokens) against the references. Prompt
@@ -171,7 +172,8 @@ def main() -> None:
     parser.add_argument("--dino", help="Dinov2Model/ViTModel hub id for DINO (default: built-in patch features)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", type=lambda s: s.split(","), default=list(AdapterConfig().target_modules),
-                        help="UNet modules the LoRA adapts, e.g. to_v,to_out.0 to leave the attention maps' query and key projections to the base (key-locked)")
+                        help="UNet modules the LoRA adapts, e.g. to_v,to_out.0 to leave the attention maps' query "
+                        "and key projections to the base (key-locked)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()

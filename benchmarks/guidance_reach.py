@@ -38,6 +38,7 @@ class ReachProbe(CrossAttentionGuidance):
         self.reach.append((float(distance.mean()), float(after.mean())))
         return distance, grad
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="builtin")

@@ -87,6 +87,11 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """The inverse of to_tensor: float Nx3xHxW in [-1, 1] (clamped) -> uint8 NxHxWx3."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
 def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
     """A caption with the same words but wrong bindings: swapped attributes, flipped relation, other count."""
     options = []

@@ -125,6 +125,13 @@ class TextAnchor:
     reference: torch.nn.Module  # the text tower before this training, frozen
     weight: float
 
+    @classmethod
+    def from_clip(cls, folder: Path, weight: float) -> TextAnchor:
+        """Anchor to the text tower of the CLIPModel saved in `folder`."""
+        from transformers import CLIPModel
+
+        return cls(CLIPModel.from_pretrained(folder).text_model.eval(), weight)
+
     def __call__(self, input_ids: torch.Tensor, states: torch.Tensor, texts: list[str]) -> torch.Tensor:
         keep = torch.tensor([not any(phrase in t for phrase in RELATIONS) for t in texts])
         if not keep.any():
@@ -165,7 +172,7 @@ def train_clip(cfg: StageConfig) -> None:
     if cfg.anchor:
         if cfg.init_from is None:
             raise ValueError("the text anchor keeps a continued CLIP's states: it needs init_from")
-        anchor = TextAnchor(CLIPModel.from_pretrained(cfg.init_from / "clip").text_model.eval(), cfg.anchor)
+        anchor = TextAnchor.from_clip(cfg.init_from / "clip", cfg.anchor)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.1)
     start = load_state(cfg.work / "clip" / "state.pt", model=model, opt=opt)
     stream = SceneStream(cfg.seed + 1 + start)

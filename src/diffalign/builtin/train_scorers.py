@@ -22,7 +22,7 @@ from ..scorers.shapes_vqa import ShapesVQA
 from ..world.render import PlacedObject
 from . import BUILTIN_MODEL_DIR
 from .checkpoint import load_state
-from .data import SceneStream, to_tensor
+from .data import SceneStream, to_tensor, to_uint8
 from .degrade import add_noise, blur, degrade
 from .train import StageConfig, _loop, warmup_cosine
 from .vqa_data import build_vqa_cache, parse_labels, vae_round_trip
@@ -95,8 +95,7 @@ def _aesthetics_data(path: Path, clip, n: int, seed: int, draws: int = 4) -> Pat
     for k in range(n // 256):
         x, _ = stream.batch(256)
         if k % 2 == 0:
-            x = to_tensor(vae_round_trip(vae, ((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1), gen)
-                          .numpy())
+            x = to_tensor(vae_round_trip(vae, to_uint8(x), gen).numpy())
         for d in range(draws):
             severity = torch.zeros(len(x)) if d == 0 else 0.1 + 0.9 * torch.rand(len(x), generator=gen)
             y = x if d == 0 else degrade(x, severity, gen, rng)

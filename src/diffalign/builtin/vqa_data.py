@@ -24,7 +24,7 @@ from ..world.perturb import one_change_variants
 from ..world.render import PlacedObject, render_prompt, shape_mask
 from ..world.spec import PromptSpec
 from ..world.vocab import IMAGE_SIZE
-from .data import SceneStream, hard_negative, to_tensor
+from .data import SceneStream, hard_negative, to_tensor, to_uint8
 from .scene_answers import SceneObject, answer
 
 
@@ -103,5 +103,5 @@ def vae_round_trip(vae, images: torch.Tensor, gen: torch.Generator | None, batch
     for s in range(0, len(images), batch):
         dist = vae.encode(to_tensor(images[s : s + batch].numpy()).to(vae.device, vae.dtype)).latent_dist
         x = vae.decode(dist.mode() if gen is None else dist.sample(generator=gen)).sample.float().cpu()
-        out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1))
+        out.append(to_uint8(x))
     return torch.cat(out)

@@ -66,18 +66,14 @@ class CrossAttentionGuidance:
         if index >= self.config.steps:
             return latents
         with capture_cross_attention(self.unet) as store:
-            guide_maps = self.advance_guide(store, timestep)
+            self.unet.set_adapters(self.config.guide)
+            with store.record() as guide_maps:
+                self._advance_guide(timestep)
+            guide_maps = [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
+            self.unet.set_adapters(self.config.edit)
             distance, grad = self.distance_gradient(store, guide_maps, latents, timestep)
         self.distances.append(distance.detach())
         return latents - self.config.alpha * grad
-
-    def advance_guide(self, store, timestep: torch.Tensor) -> list[torch.Tensor]:
-        """Move the guide's trajectory one step; return its cross-attention maps (prompt rows)."""
-        self.unet.set_adapters(self.config.guide)
-        with store.record() as guide_maps:
-            self._advance_guide(timestep)
-        self.unet.set_adapters(self.config.edit)
-        return [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
 
     def distance_gradient(self, store, guide_maps: list[torch.Tensor], latents: torch.Tensor,
                           timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,13 +3,18 @@
 JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/grid.png.
 
     python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 200] [--save-every 25] [--lr 1e-3]
-        [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0]
+        [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0] [--handoffs 2,10,18]
         [--clip HUB_ID --dino HUB_ID]
 
 Subject fidelity: pattern (pixel check of the two-tone split, world/subjects.pattern_match), CLIP-I and
 DINO (built-in CLIP image tower: pooled embedding; patch tokens) against the references. Prompt
 fidelity: context (reference evaluator on the prompt beyond the subject) and CLIP-T. combined = the
-mean of pattern and context. Reruns resume (personalization checkpoints are kept in OUT).
+mean of pattern and context. objects: objects the reference evaluator finds per image (the prompts ask for
+2-3). Reruns resume (personalization checkpoints are kept in OUT).
+
+--handoffs K,...: a diagnosis beside the blends (rows handoff_K): the guide checkpoint denoises the first K steps
+and the edit checkpoint the rest, from the same noise; it shows in which denoising steps the edit checkpoint
+gains the subject and loses the context.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from PIL import Image  # noqa: E402
 from diffalign.evaluation.personalization import (  # noqa: E402
     ClipFeatures, DinoFeatures, PatchFeatures, context_score, diversity, mean_similarity, paired_similarity,
     without_token)
+from diffalign.evaluation.reference import detect  # noqa: E402
 from diffalign.models import default_guidance, load_adapter, load_pipeline  # noqa: E402
 from diffalign.reporting.grid import save_grid  # noqa: E402
 from diffalign.sampling import SamplerConfig, sample  # noqa: E402
@@ -56,6 +62,30 @@ def context_prompts(subject: Subject) -> list[str]:
                      plural=PLURALS[subject.shape]) for i, t in enumerate(CONTEXTS)]
 
 
+class Handoff:
+    """Sampler hook (LatentSteer) that leaves the latent alone and switches the active adapter from the
+    guide to the edit checkpoint after `k` denoising steps."""
+
+    def __init__(self, unet, k: int, guide: str, edit: str) -> None:
+        self.unet, self.k, self.guide, self.edit = unet, k, guide, edit
+
+    def begin(self, batch_size: int) -> None:
+        pass
+
+    def start(self, latents, context, scheduler, generators) -> None:
+        pass
+
+    def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        self.unet.set_adapters(self.guide if index < self.k else self.edit)
+        return latents
+
+    def step(self, state) -> None:
+        pass
+
+    def end(self) -> dict:
+        return {}
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -71,6 +101,7 @@ def score(images: np.ndarray, prompts: list[str], subject: Subject, refs: dict, 
         "context": np.mean([context_score(im, p, TOKEN, subject) for im, p in zip(images, prompts)]),
         "clip_t": paired_similarity(image_clip, texts).mean().item(),
         "diversity": diversity(image_dino, prompts),
+        "objects": np.mean([len(detect(im)[0]) for im in images]),  # the prompts ask for 2 or 3
     }
     metrics["combined"] = (metrics["pattern"] + metrics["context"]) / 2
     return {k: float(v) for k, v in metrics.items()}
@@ -111,14 +142,17 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
         results[name] = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
         grids.append([s.image for s in samples[:: args.seeds]])
     guide, edit = checkpoints[args.guide_index].name, checkpoints[-1].name
-    for alpha in args.alphas:
-        hook = CrossAttentionGuidance(pipe, GuidanceConfig(alpha, args.guidance_steps, guide, edit), sampler.guidance)
+    hooks = {f"blend_{alpha:g}": CrossAttentionGuidance(pipe, GuidanceConfig(alpha, args.guidance_steps, guide, edit),
+                                                        sampler.guidance) for alpha in args.alphas}
+    hooks.update({f"handoff_{k}": Handoff(pipe.unet, k, guide, edit) for k in args.handoffs})
+    for name, hook in hooks.items():
         t0 = time.perf_counter()
         samples = sample(pipe, prompts, seeds, sampler, (hook,), progress=False)
-        seconds[f"blend_{alpha:g}"] = time.perf_counter() - t0
+        seconds[name] = time.perf_counter() - t0
         row = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
-        row["attention_distance"] = float(np.mean([s.scores["attention_distance"] for s in samples]))
-        results[f"blend_{alpha:g}"] = row
+        if isinstance(hook, CrossAttentionGuidance):
+            row["attention_distance"] = float(np.mean([s.scores["attention_distance"] for s in samples]))
+        results[name] = row
         grids.append([s.image for s in samples[:: args.seeds]])
     save_grid([im for row in grids for im in row], columns=len(CONTEXTS), path=out / "grid.png")
     log(f"{subject.name}: " + ", ".join(f"{k} combined {v['combined']:.3f}" for k, v in results.items()))
@@ -167,6 +201,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="denoising steps")
     parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[0.5, 1.0, 2.0])
     parser.add_argument("--guidance-steps", type=int, default=10)
+    parser.add_argument("--handoffs", type=lambda s: [int(k) for k in s.split(",")], default=[],
+                        help="also sample hand-offs: the guide for the first K steps, then the edit checkpoint")
     parser.add_argument("--guide-index", type=int, default=0, help="which checkpoint guides (0 = the first)")
     parser.add_argument("--clip", help="CLIP hub id for CLIP-I/CLIP-T (default: the built-in CLIP)")
     parser.add_argument("--dino", help="Dinov2Model/ViTModel hub id for DINO (default: built-in patch features)")

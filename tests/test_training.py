@@ -34,6 +34,24 @@ def vanilla_images(model, adapter, seeds, steps):
                    generator=[torch.Generator().manual_seed(s) for s in seeds]).images
 
 
+def test_adapter_init_comes_from_the_seed_alone(tiny_model):
+    """A resumed run re-attaches its adapter after other work has used the global RNG; the init must not move."""
+    def lora_a(seed, draws):
+        torch.rand(draws)  # whatever the process did before
+        pipe = load_pipeline(str(tiny_model), device="cpu")
+        attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4), seed=seed)
+        return torch.cat([p.detach().flatten() for n, p in pipe.unet.named_parameters() if "lora_A" in n])
+
+    assert torch.equal(lora_a(3, 1), lora_a(3, 1000))
+    assert not torch.equal(lora_a(3, 1), lora_a(4, 1))
+    pipe = load_pipeline(str(tiny_model), device="cpu")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4), seed=5)
+    assert torch.equal(torch.rand(3), expected)  # attaching leaves the global RNG where it was
+
+
 @pytest.mark.parametrize("kind", ["dora", "lora"])
 def test_adapter_is_really_what_it_says(tiny_model, tmp_path, kind):
     pipe, folder = trained_adapter(tiny_model, tmp_path, kind)

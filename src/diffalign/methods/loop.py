@@ -140,7 +140,7 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
     evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")] if val else []
     if evals:
         log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
-    params = attach_adapter(pipe, recipe.adapter)
+    params = attach_adapter(pipe, recipe.adapter, recipe.train.seed)
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):
         folder = run / f"round_{r}"

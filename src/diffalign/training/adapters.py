@@ -38,12 +38,16 @@ def adapted_models(pipe, config: AdapterConfig) -> dict[str, tuple[torch.nn.Modu
     return models
 
 
-def attach_adapter(pipe, config: AdapterConfig) -> list[torch.nn.Parameter]:
-    """Add a fresh adapter (base weights frozen); return the trainable parameters."""
+def attach_adapter(pipe, config: AdapterConfig, seed: int = 0) -> list[torch.nn.Parameter]:
+    """Add a fresh adapter (base weights frozen); return the trainable parameters. The random init (LoRA A)
+    comes from `seed` alone, not from the process's global RNG, so a rerun that resumes at any stage trains
+    from the same start as an uninterrupted run."""
     params = []
     for model, peft_config in adapted_models(pipe, config).values():
         model.requires_grad_(False)
-        model.add_adapter(peft_config, adapter_name=ADAPTER_NAME)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.add_adapter(peft_config, adapter_name=ADAPTER_NAME)
         model.set_adapter(ADAPTER_NAME)
         for name, p in model.named_parameters():
             if "lora" in name:

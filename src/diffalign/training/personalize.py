@@ -128,7 +128,7 @@ def personalize(pipe, images: np.ndarray, config: PersonalizeConfig, out: Path, 
     kinds = torch.cat([torch.zeros(len(instance), dtype=torch.long), torch.ones(len(prior), dtype=torch.long)])
     n = len(latents)
     weights = torch.where(kinds == 0, n / len(instance), config.prior_weight * n / max(len(prior), 1))
-    params = attach_adapter(pipe, config.adapter)
+    params = attach_adapter(pipe, config.adapter, config.train.seed)
     metadata = {"token": config.token, "instance_prompt": config.prompt(), "class_prompt": config.class_prompt}
     folders = []
     for step in checkpoint_steps(config.train.steps, config.save_every):

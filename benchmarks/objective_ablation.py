@@ -34,7 +34,8 @@ from diffalign.world.vocab import CATEGORIES
 def pairs_by(rows: list[PoolRow], key: str, k: int = 1, n_pairs: int = 1, strict: bool = False,
              seed: int = 0) -> list[tuple[PoolRow, PoolRow]]:
     """(kept, paired): each prompt's top-k by a score column, each with its n_pairs worst, as the loop pairs them
-    (with `strict`, only pairs the score really orders); or two distinct random candidates per prompt."""
+    (with `strict`, only pairs the score really orders); for `random`, k random candidates per prompt, each with
+    n_pairs others drawn at random (the same counts; `strict` has no score to order by)."""
     if key != "random":
         config = SelectorConfig(kind="top_k", scores=[key], k=k, pairs=n_pairs)
         pairs = preference_pairs(rows, select(rows, config), config)
@@ -42,8 +43,10 @@ def pairs_by(rows: list[PoolRow], key: str, k: int = 1, n_pairs: int = 1, strict
     rng = np.random.default_rng(seed)
     pairs = []
     for group in by_prompt(rows).values():
-        i, j = rng.choice(len(group), 2, replace=False)
-        pairs.append((group[i], group[j]))
+        order = rng.permutation(len(group))
+        kept, rest = order[:min(k, len(group) - 1)], order[min(k, len(group) - 1):]
+        for i in kept:
+            pairs += [(group[i], group[j]) for j in rng.choice(rest, min(n_pairs, len(rest)), replace=False)]
     return pairs
 
 

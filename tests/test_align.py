@@ -1,6 +1,8 @@
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 import diffalign.methods.loop as loop
 from diffalign.cli.main import main
@@ -138,6 +140,25 @@ def test_align_runs_on_a_real_style_model_with_free_text_prompts(tiny_model, tmp
     assert len(rows) == 2 * len(sample_file.read_text().splitlines())
     assert (tmp_path / "run" / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
     assert not (tmp_path / "run" / "eval").exists()  # no reference evaluation outside the shapes world
+
+
+def test_the_train_seed_alone_decides_the_adapter(tiny_model, tmp_path):
+    """Same command, same adapter (the init no longer comes from the process's RNG); --train-seed changes it."""
+    from pathlib import Path
+
+    sample_file = Path(__file__).parent / "data" / "compbench_sample.jsonl"
+
+    def adapter(name, *extra):
+        torch.rand(len(name))  # the process's RNG in another state each time
+        args = ["align", "--model", str(tiny_model), "--prompts", str(sample_file), "--val-prompts", str(sample_file),
+                "--candidates", "2", "--train-steps", "2", "--steps", "3", "--lora", "--rank", "4",
+                "--out", str(tmp_path / name), *extra]
+        assert main(args) == 0
+        return load_file(tmp_path / name / "round_1" / "adapter" / "pytorch_lora_weights.safetensors")
+
+    first, again, other = adapter("a"), adapter("bb"), adapter("ccc", "--train-seed", "1")
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
 def test_dreamsync_recipe_stops_cleanly_when_nothing_passes_and_resumes_with_fallback(tmp_path, capsys):

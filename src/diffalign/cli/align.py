@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "preferred candidates)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
+    p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
+                   "(default 0; candidates keep their own per-prompt seeds)")
     p.add_argument("--steps", type=int, help="denoising steps for candidates and evaluation")
     p.add_argument("--guidance", type=float)
     p.add_argument("--batch-size", type=int, help="images denoised together")
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> None:
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
+                         "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")

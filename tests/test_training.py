@@ -97,6 +97,12 @@ def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_p
     resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
                             TrainConfig(steps=4, batch_size=4, save_every=1), state, progress=False)
     assert len(resumed) == 4 and resumed[:2] == first
+    straight_pipe = load_pipeline(str(tiny_model), device="cpu")  # the same 4 steps without the interruption
+    straight_params = attach_adapter(straight_pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
+    straight = train_adapter(straight_pipe, straight_params, latents, frozen_conditioning(embeds),
+                             TrainConfig(steps=4, batch_size=4, save_every=1), tmp_path / "straight.pt", progress=False)
+    assert resumed == straight  # the resumed run draws the same batches, noise and timesteps
+    assert all(torch.equal(a, b) for a, b in zip(params, straight_params))
 
 
 def test_text_encoder_adapter_is_optional_and_loads_in_vanilla_diffusers(tiny_model, tmp_path):

@@ -101,12 +101,16 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     T = noise_scheduler.config.num_train_timesteps
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     start, losses = 0, []
+    gen = torch.Generator("cpu").manual_seed(config.seed)
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         load_adapter_state(pipe, state["adapter"])
         opt.load_state_dict(state["opt"])
         start, losses = state["step"], state["losses"]
-    gen = torch.Generator("cpu").manual_seed(config.seed * 1_000_003 + start)
+        if "generator" in state:  # a resumed run draws what the uninterrupted one would have
+            gen.set_state(state["generator"])
+        else:  # a state written before the generator was saved
+            gen.manual_seed(config.seed * 1_000_003 + start)
     device, dtype = unet.device, unet.dtype
     unet.train()
     pipe.text_encoder.train()
@@ -138,7 +142,7 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
             tmp = state_path.with_suffix(".tmp")
             torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
-                        "losses": losses}, tmp)
+                        "losses": losses, "generator": gen.get_state()}, tmp)
             os.replace(tmp, state_path)
     unet.eval()
     pipe.text_encoder.eval()

@@ -100,17 +100,16 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     T = noise_scheduler.config.num_train_timesteps
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    start, losses = 0, []
-    gen = torch.Generator("cpu").manual_seed(config.seed)
+    start, losses, generator_state = 0, [], None
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         load_adapter_state(pipe, state["adapter"])
         opt.load_state_dict(state["opt"])
-        start, losses = state["step"], state["losses"]
-        if "generator" in state:  # a resumed run draws what the uninterrupted one would have
-            gen.set_state(state["generator"])
-        else:  # a state written before the generator was saved
-            gen.manual_seed(config.seed * 1_000_003 + start)
+        start, losses, generator_state = state["step"], state["losses"], state.get("generator")
+    # a fresh run's stream, as before the generator was saved (old states resume as they always did)
+    gen = torch.Generator("cpu").manual_seed(config.seed * 1_000_003 + start)
+    if generator_state is not None:  # a resumed run draws what the uninterrupted one would have
+        gen.set_state(generator_state)
     device, dtype = unet.device, unet.dtype
     unet.train()
     pipe.text_encoder.train()

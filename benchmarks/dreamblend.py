@@ -4,6 +4,7 @@ JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/
 
     python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 200] [--save-every 25] [--lr 1e-3]
         [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0] [--handoffs 2,10,18]
+        [--coloured-class]
         [--clip HUB_ID --dino HUB_ID]
 
 Subject fidelity: pattern (pixel check of the two-tone split, world/subjects.pattern_match), CLIP-I and
@@ -44,6 +45,7 @@ from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig  
 from diffalign.sampling.sampler import decode  # noqa: E402
 from diffalign.training import AdapterConfig, TrainConfig  # noqa: E402
 from diffalign.training.personalize import PersonalizeConfig, encode_images, personalize  # noqa: E402
+from diffalign.world.spec import ObjectSpec  # noqa: E402
 from diffalign.world.subjects import SUBJECTS, Subject, pattern_match, render_subject  # noqa: E402
 from diffalign.world.vocab import COLORS, PLURALS  # noqa: E402
 
@@ -55,10 +57,10 @@ CONTEXTS = ("{s} and a {c} {shape}", "{s} and two {c} {plural}", "{s} to the lef
             "{s} above a {c} {shape}", "{s} and a small {c} striped {shape}", "{s} below a large {c} {shape}")
 
 
-def context_prompts(subject: Subject) -> list[str]:
-    """The subject in new contexts, in colours other than its own."""
+def context_prompts(subject: Subject, instance_prompt: str) -> list[str]:
+    """The subject (its instance prompt) in new contexts, in colours other than its own."""
     others = [c for c in COLORS if c not in subject.colors]
-    return [t.format(s=f"a {TOKEN} {subject.shape}", c=others[i % len(others)], shape=subject.shape,
+    return [t.format(s=instance_prompt, c=others[i % len(others)], shape=subject.shape,
                      plural=PLURALS[subject.shape]) for i, t in enumerate(CONTEXTS)]
 
 
@@ -115,7 +117,9 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
     for i, im in enumerate(refs):
         Image.fromarray(im).save(out / "refs" / f"{i}.png")
     adapter = AdapterConfig(kind="lora", rank=8, alpha=8, target_modules=tuple(args.targets))
-    config = PersonalizeConfig(token=TOKEN, class_prompt=subject.class_prompt, save_every=args.save_every,
+    class_prompt = (ObjectSpec(subject.shape, color=subject.colors[0]).phrase() if args.coloured_class
+                    else subject.class_prompt)
+    config = PersonalizeConfig(token=TOKEN, class_prompt=class_prompt, save_every=args.save_every,
                                class_images=args.class_images, adapter=adapter,
                                train=TrainConfig(steps=args.train_steps, batch_size=8, lr=args.lr, seed=args.seed),
                                sampler=sampler)
@@ -127,8 +131,9 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
         load_adapter(pipe, folder, args.model, name=folder.name)
     ceiling = decode(pipe, encode_images(pipe, refs))  # what the autoencoder can show of the subject at best
     ref_features = {"clip": clip.images(refs), "dino": dino.images(refs)}
-    prompts = [p for p in context_prompts(subject) for _ in range(args.seeds)]
-    seeds = [k for _ in context_prompts(subject) for k in range(args.seeds)]
+    contexts = context_prompts(subject, config.prompt())
+    prompts = [p for p in contexts for _ in range(args.seeds)]
+    seeds = [k for _ in contexts for k in range(args.seeds)]
     results, grids, seconds = {}, [], {}
     for name in ["base", *(f.name for f in checkpoints)]:
         if name == "base":
@@ -207,6 +212,9 @@ def main() -> None:
     parser.add_argument("--clip", help="CLIP hub id for CLIP-I/CLIP-T (default: the built-in CLIP)")
     parser.add_argument("--dino", help="Dinov2Model/ViTModel hub id for DINO (default: built-in patch features)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--coloured-class", action="store_true",
+                        help="class prompt 'an orange square' (the subject's first colour) instead of 'a square': every "
+                        "built-in caption colours every object, so the bare class lies outside the base model's prior")
     parser.add_argument("--targets", type=lambda s: s.split(","), default=list(AdapterConfig().target_modules),
                         help="UNet modules the LoRA adapts, e.g. to_v,to_out.0 to leave the attention maps' query "
                         "and key projections to the base (key-locked)")
@@ -226,7 +234,8 @@ def main() -> None:
     blends = [c for c in configs if c.startswith("blend_")]
     plain_s = sum(r["seconds"][ends[1]] for r in per_subject.values())
     print(json.dumps({
-        "model": args.model, "subjects": list(per_subject), "token": TOKEN, "contexts": len(CONTEXTS),
+        "model": args.model, "subjects": list(per_subject), "token": TOKEN, "coloured_class": args.coloured_class,
+        "contexts": len(CONTEXTS),
         "samples_per_config": len(CONTEXTS) * args.seeds * len(per_subject), "denoising_steps": args.steps,
         "guidance_steps": args.guidance_steps, "guide": ends[0], "edit": ends[1],
         "summary": summary,

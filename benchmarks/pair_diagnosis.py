@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from diffalign.evaluation.bench import score_pool_rows
-from diffalign.evaluation.reference import detect
 from diffalign.pool import Pool
 from diffalign.world.grammar import parse
 
@@ -43,8 +42,7 @@ def main() -> None:
     ids = sorted({s["id"] for s in selected} | {i for s in selected for i in s["rejected"]})
     bench = score_pool_rows(pool, [rows[i] for i in ids])
     reference = {i: b.score for i, b in zip(ids, bench)}
-    extra = {i: len(detect(pool.image(rows[i]))[0]) - sum(o.count for o in parse(rows[i].prompt).objects)
-             for i in ids}
+    extra = {i: b.objects - sum(o.count for o in parse(rows[i].prompt).objects) for i, b in zip(ids, bench)}
     by_category = defaultdict(list)
     for s in selected:
         for j in s["rejected"]:

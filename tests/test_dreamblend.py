@@ -175,6 +175,7 @@ def test_context_score_reads_the_rest_of_the_prompt():
     assert context_score(image, "a sks square to the left of a green circle", "sks", subject) == 1
     assert context_score(image, "a sks square to the right of a green circle", "sks", subject) == 0.5
     assert context_score(image, "a sks square and two green circles", "sks", subject) == 0
+    assert context_score(image, "a red sks square to the left of a green circle", "sks", subject) == 1
 
 
 @pytest.fixture(scope="module")

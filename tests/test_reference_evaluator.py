@@ -110,6 +110,18 @@ def test_detection_reads_the_pixels():
         assert d.well_formed
 
 
+def test_bench_rows_count_the_objects_drawn():
+    from diffalign.evaluation.bench import score_images
+    from diffalign.world.prompts import Prompt
+
+    two = render([PlacedObject("circle", "red", "plain", "small", 6, 24, 12),
+                  PlacedObject("square", "blue", "plain", "small", 44, 26, 12)])
+    blank = np.full_like(two, BACKGROUND)
+    prompt = Prompt("a red circle and a blue square", "color")
+    rows = score_images([prompt, prompt], [two, blank], [0, 1])
+    assert [(r.objects, r.score) for r in rows] == [(2, 1.0), (0, 0.0)]
+
+
 def test_drawn_relation_reads_where_the_objects_stand():
     red, blue = PlacedObject("circle", "red", "plain", "small", 6, 24, 12), \
         PlacedObject("square", "blue", "plain", "small", 44, 26, 12)

@@ -27,6 +27,7 @@ class BenchRow:
     score: float
     well_formed: bool
     answers: dict[str, bool]
+    objects: int  # objects the evaluator found (diagnoses extra or missing ones)
     image: str | None = None
 
 
@@ -60,7 +61,7 @@ def score_images(prompts: list[Prompt], images: list[np.ndarray], seeds: list[in
     for p, image, seed in zip(prompts, images, seeds):
         e = evaluate(image, parse(p.text), p.category)
         rows.append(BenchRow(p.text, p.category, seed, e.score, e.well_formed,
-                             {q.text: q.answer for q in e.questions}))
+                             {q.text: q.answer for q in e.questions}, len(e.objects)))
     return rows
 
 

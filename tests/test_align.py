@@ -6,6 +6,7 @@ from safetensors.torch import load_file
 
 import diffalign.methods.loop as loop
 from diffalign.cli.main import main
+from diffalign.errors import UserInputError
 
 PROMPTS = ('{"prompt": "a red circle and a blue square", "category": "color"}\n'
            '{"prompt": "two green crosses", "category": "numeracy"}\n')
@@ -120,6 +121,37 @@ def test_bad_prompts_are_rejected_before_any_work(content, message, tmp_path, ca
     assert main(["align", "--prompts", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--top-k", "0"], "selector.k (--top-k) must be at least 1"),
+    (["--rounds", "0"], "rounds (--rounds) must be at least 1"),
+    (["--lr", "0"], "train.lr (--lr) must be positive"),
+    (["--recipe", "TOML"], "unknown scorer 'mii'"),
+])
+def test_bad_recipe_settings_are_refused_before_any_work(options, message, tmp_path, capsys):
+    """A setting that could only fail after a round's sampling (or would do nothing) stops the command at once."""
+    recipe = tmp_path / "typo.toml"
+    recipe.write_text('name = "typo"\nscorers = ["mii"]\n')
+    options = [str(recipe) if o == "TOML" else o for o in options]
+    assert main(["align", *options, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_recipe_check_names_kinds_and_stray_scorer_options():
+    from dataclasses import replace
+
+    from diffalign.methods.recipe import check_recipe, load_recipe
+
+    recipe = load_recipe("dreamsync", builtin_model=True)
+    check_recipe(recipe)  # the shipped recipes pass
+    with pytest.raises(UserInputError, match="unknown train.objective .*'ppo'.*sft, dpo"):
+        check_recipe(replace(recipe, train=replace(recipe.train, objective="ppo")))
+    with pytest.raises(UserInputError, match="does not use: vqa"):
+        check_recipe(replace(recipe, scorers=["aesthetics"]))
+    with pytest.raises(UserInputError, match="vqa scorer: .*colour"):
+        check_recipe(replace(recipe, scorer_options={**recipe.scorer_options, "vqa": {"colour": "red"}}))
 
 
 def test_unknown_recipe(tmp_path, capsys):

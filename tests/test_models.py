@@ -49,6 +49,11 @@ def test_missing_adapter_is_a_clear_error(tiny_model, tmp_path):
         load_pipeline(str(tiny_model), adapter=tmp_path / "nope", device="cpu")
 
 
+def test_a_folder_without_lora_weights_is_a_clear_error(tiny_model, tmp_path):
+    with pytest.raises(UserInputError, match="not a LoRA adapter: .* holds no pytorch_lora_weights"):
+        load_pipeline(str(tiny_model), adapter=tmp_path, device="cpu")
+
+
 def test_builtin_model_loads_in_vanilla_diffusers_and_generates():
     pipe = DiffusionPipeline.from_pretrained(str(BUILTIN_MODEL_DIR))
     pipe.set_progress_bar_config(disable=True)

@@ -67,9 +67,12 @@ def rank_sum(rows: list[PoolRow], scores: list[str], k: int = 1, raw: bool = Fal
     return out
 
 
+SELECTOR_KINDS = ("top_k", "threshold", "rank_sum", "sum")
+
+
 @dataclass(frozen=True)
 class SelectorConfig:
-    kind: str = "top_k"  # top_k | threshold | rank_sum | sum
+    kind: str = "top_k"  # one of SELECTOR_KINDS
     scores: list[str] = field(default_factory=lambda: ["mi"])
     k: int = 1
     minimums: dict[str, float] = field(default_factory=dict)
@@ -85,7 +88,7 @@ def select(rows: list[PoolRow], config: SelectorConfig) -> list[PoolRow]:
         return chosen or (top_k(rows, config.scores[0], config.k) if config.fallback_top_k else [])
     if config.kind in ("rank_sum", "sum"):
         return rank_sum(rows, config.scores, config.k, raw=config.kind == "sum")
-    raise UserInputError(f"unknown selector {config.kind!r}; choose top_k, threshold, rank_sum or sum")
+    raise UserInputError(f"unknown selector {config.kind!r}; choose from {', '.join(SELECTOR_KINDS)}")
 
 
 def preference_pairs(rows: list[PoolRow], chosen: list[PoolRow],

@@ -9,8 +9,9 @@ from pathlib import Path
 from ..errors import UserInputError
 from ..evaluation.table import before_after_table
 from ..methods.loop import align
-from ..methods.recipe import load_recipe, override
+from ..methods.recipe import check_recipe, load_recipe, override
 from ..models import is_shapes_world_model, load_pipeline
+from ..selection import SELECTOR_KINDS
 from ..world.grammar import parse
 from ..world.prompts import first_per_category, read_prompt_file, shipped_prompts
 from .common import add_model_args
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, help="R: rounds of generate-select-train")
     p.add_argument("--candidates", type=int, help="M: candidates per prompt and round")
     p.add_argument("--top-k", type=int, help="k: candidates kept per prompt")
-    p.add_argument("--selector", choices=["top_k", "threshold", "rank_sum", "sum"],
+    p.add_argument("--selector", choices=SELECTOR_KINDS,
                    help="selector kind (rank_sum: sum of per-score ranks; sum: sum of raw scores)")
     p.add_argument("--fallback-top-k", dest="fallback_top_k", action="store_const", const=True,
                    help="threshold selector: when no candidate passes, keep the top-k by the first score")
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> None:
                          "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
+    check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:
         prompts = first_per_category(prompts, recipe.prompts_per_category)

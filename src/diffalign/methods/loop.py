@@ -40,7 +40,7 @@ from ..training import (attach_adapter, frozen_conditioning, load_adapter_state,
                         trained_conditioning)
 from ..training.adapters import adapter_state
 from ..world.prompts import Prompt
-from .recipe import Recipe
+from .recipe import Recipe, check_recipe
 
 log = logging.getLogger(__name__)
 ROUND_SEED_STRIDE = 1_000_000  # candidate seeds of round r: r * stride + j
@@ -134,6 +134,7 @@ def check_resumable(run: Path, inputs: dict) -> None:
 def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: Path) -> list[dict]:
     """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model),
     empty when there are no val prompts the reference evaluator can read."""
+    check_recipe(recipe)
     run.mkdir(parents=True, exist_ok=True)
     check_resumable(run, run_inputs(pipe, recipe, prompts, val))
     (run / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1, default=str))

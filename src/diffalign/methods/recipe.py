@@ -9,9 +9,12 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..sampling import SamplerConfig
+from ..scorers import check_scorer
 from ..scorers.mi import MIConfig
-from ..selection import SelectorConfig
+from ..selection import SELECTOR_KINDS, SelectorConfig
 from ..training import AdapterConfig, TrainConfig
+from ..training.adapters import ADAPTER_KINDS
+from ..training.trainer import OBJECTIVES
 
 RECIPE_DIR = resources.files("diffalign") / "recipes"
 
@@ -91,3 +94,35 @@ def override(recipe: Recipe, **changes) -> Recipe:
         else:
             table[key] = value
     return _apply(recipe, table, "command-line options")
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Refuse, before any image is generated, settings that would otherwise fail or select nothing only after a
+    round's candidates were sampled and scored. Fields are named as in the TOML file, with their align option."""
+    counts = {"candidates (--candidates)": recipe.candidates, "rounds (--rounds)": recipe.rounds,
+              "selector.k (--top-k)": recipe.selector.k, "selector.pairs (--pairs)": recipe.selector.pairs,
+              "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
+              "train.batch_size": recipe.train.batch_size, "sampler.steps (--steps)": recipe.sampler.steps,
+              "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
+              "prompts_per_category (--prompts-per-category)": recipe.prompts_per_category or 1}
+    for name, value in counts.items():
+        if value < 1:
+            raise UserInputError(f"{name} must be at least 1, got {value}")
+    if recipe.eval.per_category < 0:
+        raise UserInputError(f"eval.per_category (--eval-per-category) must not be negative (0: no val benchmark), "
+                             f"got {recipe.eval.per_category}")
+    for name, value in {"train.lr (--lr)": recipe.train.lr, "adapter.alpha (--alpha)": recipe.adapter.alpha}.items():
+        if not value > 0:
+            raise UserInputError(f"{name} must be positive, got {value}")
+    for name, value, allowed in (("selector.kind (--selector)", recipe.selector.kind, SELECTOR_KINDS),
+                                 ("train.objective (--objective)", recipe.train.objective, OBJECTIVES),
+                                 ("adapter.kind (--lora/--dora)", recipe.adapter.kind, ADAPTER_KINDS)):
+        if value not in allowed:
+            raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+    if not recipe.scorers:
+        raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
+    for name in recipe.scorers:
+        check_scorer(name, **recipe.scorer_options.get(name, {}))
+    stray = sorted(set(recipe.scorer_options) - set(recipe.scorers))
+    if stray:
+        raise UserInputError(f"[scorer_options] for scorer(s) the recipe does not use: {', '.join(stray)}")

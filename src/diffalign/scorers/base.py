@@ -51,12 +51,17 @@ def scorer_factory(name: str) -> Callable[..., Scorer]:
     return REGISTRY[name]
 
 
+def check_scorer(name: str, **options) -> Callable[..., Scorer]:
+    """The scorer's factory once its name and options are known good, so a typo fails before any image is made."""
+    factory = scorer_factory(name)
+    try:  # an option the factory does not take is a user's typo, not a crash
+        inspect.signature(factory).bind(pipe=None, cache_dir=None, **options)
+    except TypeError as err:
+        raise UserInputError(f"{name} scorer: {err}; check [scorer_options.{name}] or --option") from None
+    return factory
+
+
 def make_scorer(name: str, pipe=None, cache_dir=None, **options) -> Scorer:
     """Factories take the pipeline (None unless needs_model), a folder where the scorer may keep caches
     (e.g. generated questions; None: no cache) and the scorer's own options from the recipe."""
-    factory = scorer_factory(name)
-    try:  # an option the factory does not take is a user's typo, not a crash
-        inspect.signature(factory).bind(pipe=pipe, cache_dir=cache_dir, **options)
-    except TypeError as err:
-        raise UserInputError(f"{name} scorer: {err}; check [scorer_options.{name}] or --option") from None
-    return factory(pipe=pipe, cache_dir=cache_dir, **options)
+    return check_scorer(name, **options)(pipe=pipe, cache_dir=cache_dir, **options)

@@ -14,6 +14,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 ADAPTER_NAME = "diffalign"
 TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")  # of every UNet attention block (diffusers names)
+ADAPTER_KINDS = ("lora", "dora")
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class AdapterConfig:
     text_encoder: bool = False  # also adapt the text encoder's attention (MI-Tune's default: UNet only)
 
     def peft(self, targets: tuple[str, ...] | None = None) -> LoraConfig:
-        if self.kind not in ("lora", "dora"):
-            raise ValueError(f"unknown adapter kind {self.kind!r}: use 'lora' or 'dora'")
+        if self.kind not in ADAPTER_KINDS:
+            raise ValueError(f"unknown adapter kind {self.kind!r}: use one of {', '.join(ADAPTER_KINDS)}")
         return LoraConfig(r=self.rank, lora_alpha=self.alpha, target_modules=list(targets or self.target_modules),
                           init_lora_weights="gaussian", use_dora=self.kind == "dora")
 

@@ -29,6 +29,8 @@ from .adapters import adapter_state, load_adapter_state
 
 log = logging.getLogger(__name__)
 
+OBJECTIVES = ("sft", "dpo")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -39,7 +41,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     save_every: int = 50
-    objective: str = "sft"  # "sft" or "dpo" (needs a rejected sample per selected one)
+    objective: str = "sft"  # one of OBJECTIVES; "dpo" needs a rejected sample per selected one
     dpo_beta: float = 1000.0  # Diffusion-DPO's beta: larger = further from the base model before the loss saturates
 
 
@@ -92,8 +94,8 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     """
     if len(latents) == 0:
         raise ValueError("no training samples")
-    if config.objective not in ("sft", "dpo"):
-        raise ValueError(f"unknown training objective {config.objective!r}: use 'sft' or 'dpo'")
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"unknown training objective {config.objective!r}: use one of {', '.join(OBJECTIVES)}")
     if config.objective == "dpo" and (rejected is None or len(rejected) != len(latents)):
         raise ValueError("the dpo objective needs one rejected latent per selected latent")
     unet = pipe.unet

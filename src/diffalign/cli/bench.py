@@ -32,9 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.per_prompt < 1:
+        raise UserInputError("--per-prompt must be at least 1")
     prompts = read_prompts(args) if args.prompts else shipped_prompts("val")
     if args.categories:
         wanted = [c.strip() for c in args.categories.split(",")]
+        present = list(dict.fromkeys(p.category for p in prompts))
+        unknown = [c for c in wanted if c not in present]
+        if unknown:
+            raise UserInputError(f"--categories: {', '.join(unknown)} not in the prompts; they have "
+                                 f"{', '.join(map(str, present))}")
         prompts = [p for p in prompts if p.category in wanted]
     if args.limit:
         prompts = first_per_category(prompts, args.limit)

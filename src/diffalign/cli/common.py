@@ -29,8 +29,9 @@ def add_sampler_args(parser: argparse.ArgumentParser) -> None:
 
 
 def sampler_config(args: argparse.Namespace) -> SamplerConfig:
-    if args.steps < 1:
-        raise UserInputError("--steps must be at least 1")
+    for name in ("steps", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
     guidance = args.guidance if args.guidance is not None else default_guidance(args.model)
     return SamplerConfig(steps=args.steps, guidance=guidance, scheduler=args.scheduler, batch_size=args.batch_size)
 

@@ -59,6 +59,7 @@ def test_bench_txt_category_from_file_name_and_crlf(tiny_model, tmp_path):
     (["generate", "--prompt", "a red circle", "--scheduler", "nope"], None),
     (["generate", "--prompt", "a red circle", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["bench", "--per-prompt", "0"], "--per-prompt must be at least 1"),
+    (["score", "--scorer", "mi", "--images", "NOTAMODEL", "--prompt", " "], "empty --prompt"),
     (["bench", "--categories", "colour,shape"], "colour not in the prompts; they have color, shape"),
     (["world", "train", "--stage", "assemble", "--init-from", "builtin"], "add --stage unet (its UNet), --stage vae"),
     (["world", "train", "--stage", "vae", "--init-from", "NOTAMODEL"], "lacks vae/, clip/ or unet/"),

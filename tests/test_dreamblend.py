@@ -142,6 +142,9 @@ def test_cli_personalize_input_errors(tmp_path, capsys):
     code = main(["personalize", "--images", str(tmp_path), "--class-prompt", "a square", "--out", str(tmp_path),
                  "--targets", "to_v,to_kk"])
     assert code == 2 and "unknown projection(s) to_kk" in capsys.readouterr().err
+    code = main(["personalize", "--images", str(tmp_path), "--class-prompt", "a square", "--token", "Red",
+                 "--out", str(tmp_path)])
+    assert code == 2 and "'Red' is a word of the built-in vocabulary" in capsys.readouterr().err
 
 
 def test_cli_generate_blend_needs_both_checkpoints(checkpoints, capsys):

@@ -11,6 +11,7 @@ from ..training import AdapterConfig, TrainConfig
 from ..training.adapters import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
+from ..world.vocab import words
 from .common import add_sampler_args, sampler_config
 
 DEFAULTS = PersonalizeConfig(token="sks", class_prompt="a square")
@@ -55,9 +56,12 @@ def run(args: argparse.Namespace) -> None:
     if not targets or unknown:
         raise UserInputError(f"--targets: unknown projection(s) {', '.join(unknown) or '(none given)'}; "
                              f"choose from {','.join(ATTENTION_PROJECTIONS)}")
-    files = subject_files(args.images)
     if is_shapes_world_model(args.model):
         parse(args.class_prompt)  # the class prompt must be a world prompt
+        if args.token.lower() in words():
+            raise UserInputError(f"--token {args.token!r} is a word of the built-in vocabulary (docs/world.md): "
+                                 "training would change what it means in every prompt; pick a rare word such as 'sks'")
+    files = subject_files(args.images)
     pipe = load_pipeline(args.model, device=args.device)
     images = read_subject_images(files, pipe.unet.config.sample_size * pipe.vae_scale_factor)
     config = PersonalizeConfig(

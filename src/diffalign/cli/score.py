@@ -38,6 +38,8 @@ def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[P
         raise UserInputError(f"image folder not found: {folder}")
     index = index or folder / "index.jsonl"
     if prompt is not None:
+        if not prompt.strip():
+            raise UserInputError("empty --prompt: give the text the images were generated from")
         pairs = [(p, prompt) for p in sorted(folder.glob("*.png"))]
     elif index.exists():
         try:

@@ -131,6 +131,52 @@ def check_resumable(run: Path, inputs: dict) -> None:
         path.write_text(json.dumps(inputs, indent=1))
 
 
+def select_round(rows: list[PoolRow], recipe: Recipe, folder: Path, round_index: int
+                 ) -> tuple[list[PoolRow], list[tuple[PoolRow, PoolRow]]]:
+    """The selector's choice (and, for "dpo", each chosen candidate's rejected partners), written to
+    folder/selected.jsonl and folder/selection.json; selecting nothing is the user's error to fix."""
+    chosen = select(rows, recipe.selector)
+    dpo = recipe.train.objective == "dpo"
+    pairs = preference_pairs(rows, chosen, recipe.selector) if dpo else []
+    rejected = defaultdict(list)  # chosen id -> its rejected partners (dpo)
+    for c, worse in pairs:
+        rejected[c.id].append(worse.id)
+    if dpo:
+        chosen = [c for c in chosen if rejected[c.id]]
+    minimums = recipe.selector.minimums if recipe.selector.kind == "threshold" else {}
+    summary = selection_summary(rows, chosen, minimums)
+    (folder / "selection.json").write_text(json.dumps(summary, indent=1))
+    if not chosen:
+        raise UserInputError(f"round {round_index}: no candidate passed the selector {recipe.selector.kind}; the "
+                             f"scored pool in {folder / 'pool'} is kept — loosen the selector (or set "
+                             f"selector.fallback_top_k) and rerun")
+    (folder / "selected.jsonl").write_text("".join(json.dumps(
+        {"id": c.id, "prompt": c.prompt, "scores": c.scores}
+        | ({"rejected": rejected[c.id]} if dpo else {})) + "\n" for c in chosen))
+    passing = f"{summary['passing']} of {len(rows)} candidates pass the thresholds, " if minimums else ""
+    log.info("round %d: %s%d of %d candidates selected (%d of %d prompts)%s", round_index, passing, len(chosen),
+             len(rows), summary["prompts_with_selection"], summary["prompts"],
+             f", {len(pairs)} preference pairs" if dpo else "")
+    return chosen, pairs
+
+
+def train_round(pipe, params, recipe: Recipe, pool: Pool, chosen: list[PoolRow],
+                pairs: list[tuple[PoolRow, PoolRow]], index: dict[str, int], folder: Path) -> None:
+    """Fine-tune the adapter on the selected candidates' cached latents (pairs: winners against their
+    rejected partners) and save it in the diffusers LoRA format."""
+    dpo = recipe.train.objective == "dpo"
+    winners = [c for c, _ in pairs] if dpo else chosen
+    if recipe.adapter.text_encoder:
+        conditioning = trained_conditioning(pipe, [c.prompt for c in winners])
+    else:
+        embeds = pool.prompt_embeds()
+        conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
+    train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder / "train_state.pt",
+                  rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
+    save_adapter(pipe, recipe.adapter, folder / "adapter")
+    torch.save(adapter_state(pipe), folder / "adapter_state.pt")
+
+
 def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: Path) -> list[dict]:
     """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model),
     empty when there are no val prompts the reference evaluator can read."""
@@ -145,7 +191,6 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):
         folder = run / f"round_{r}"
-        adapter_dir = folder / "adapter"
         done = folder / "adapter_state.pt"
         if done.exists():  # round finished earlier: restore its adapter and move on
             load_adapter_state(pipe, torch.load(done, weights_only=False))
@@ -153,40 +198,10 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: P
             pool = Pool(folder / "pool")
             generate_pool(pipe, recipe, prompts, pool, r)
             rows = score_pool(pipe, recipe, pool, run)
-            chosen = select(rows, recipe.selector)
-            dpo = recipe.train.objective == "dpo"
-            pairs = preference_pairs(rows, chosen, recipe.selector) if dpo else []
-            rejected = defaultdict(list)  # chosen id -> its rejected partners (dpo)
-            for c, worse in pairs:
-                rejected[c.id].append(worse.id)
-            if dpo:
-                chosen = [c for c in chosen if rejected[c.id]]
-            minimums = recipe.selector.minimums if recipe.selector.kind == "threshold" else {}
-            summary = selection_summary(rows, chosen, minimums)
-            (folder / "selection.json").write_text(json.dumps(summary, indent=1))
-            if not chosen:
-                raise UserInputError(f"round {r}: no candidate passed the selector {recipe.selector.kind}; "
-                                     f"the scored pool in {pool.root} is kept — loosen the selector (or set "
-                                     f"selector.fallback_top_k) and rerun")
-            (folder / "selected.jsonl").write_text("".join(json.dumps(
-                {"id": c.id, "prompt": c.prompt, "scores": c.scores}
-                | ({"rejected": rejected[c.id]} if dpo else {})) + "\n" for c in chosen))
-            passing = f"{summary['passing']} of {len(rows)} candidates pass the thresholds, " if minimums else ""
-            log.info("round %d: %s%d of %d candidates selected (%d of %d prompts)%s", r, passing, len(chosen),
-                     len(rows), summary["prompts_with_selection"], summary["prompts"],
-                     f", {len(pairs)} preference pairs" if dpo else "")
-            winners = [c for c, _ in pairs] if dpo else chosen
-            if recipe.adapter.text_encoder:
-                conditioning = trained_conditioning(pipe, [c.prompt for c in winners])
-            else:
-                embeds = pool.prompt_embeds()
-                conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
-            train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder / "train_state.pt",
-                          rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
-            save_adapter(pipe, recipe.adapter, adapter_dir)
-            torch.save(adapter_state(pipe), done)
+            chosen, pairs = select_round(rows, recipe, folder, r)
+            train_round(pipe, params, recipe, pool, chosen, pairs, index, folder)
         if val:
             evals.append(evaluate_round(pipe, recipe, val, run / "eval" / f"round_{r}"))
             log.info("round %d: mean %.3f (base %.3f)", r, evals[-1]["mean"], evals[0]["mean"])
-        log.info("round %d: adapter in %s", r, adapter_dir)
+        log.info("round %d: adapter in %s", r, folder / "adapter")
     return evals

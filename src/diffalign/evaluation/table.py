@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .stats import gain_interval
+
 
 def before_after_table(evals: list[dict]) -> str:
     categories = list(evals[0]["categories"])
@@ -17,4 +19,8 @@ def before_after_table(evals: list[dict]) -> str:
             values = [e["categories"][c] for e in evals]
         cells = "".join(f"{100 * v:>8.1f}" for v in values)
         lines.append(f"{c:<10}{cells}{100 * (values[-1] - values[0]):>+8.1f}")
+    for r, after in enumerate(evals[1:], 1):
+        lo, hi = gain_interval(evals[0], after)
+        lines.append(f"R={r} mean gain {100 * (after['mean'] - evals[0]['mean']):+.1f} points, 95 % interval "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] over the val prompts (paired bootstrap)")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..errors import UserInputError  # noqa: E402
+from ..evaluation.stats import gain_interval  # noqa: E402
 from .report import load_evals  # noqa: E402
 
 
@@ -36,19 +37,22 @@ def summarise_run(run: Path) -> dict:
             "unet_evals": sampling_compute(run), "base": base["categories"] | {"mean": base["mean"]},
             "delta": {c: last["categories"][c] - base["categories"][c] for c in base["categories"]}
             | {"mean": last["mean"] - base["mean"]},
+            "mean_interval_95": gain_interval(base, last),
             "well_formed": {"base": formed[0], "after": formed[1]}}
 
 
 def comparison_table(rows: list[dict]) -> str:
     columns = list(rows[0]["delta"])
     lines = [f"{'run':<20}{'recipe':<12}{'R':>2}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns)
-             + f"{'formed':>14}"]
+             + f"{'mean 95 %':>16}{'formed':>10}"]
     for r in rows:
         formed = f"{100 * r['well_formed']['base']:.0f}->{100 * r['well_formed']['after']:.0f}"
         deltas = "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
         name = Path(r["run"]).name
-        lines.append(f"{name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}{deltas}{formed:>14}")
-    return "\n".join(lines)
+        interval = "[{:+.1f}, {:+.1f}]".format(*(100 * v for v in r["mean_interval_95"]))
+        lines.append(f"{name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}{deltas}{interval:>16}"
+                     f"{formed:>10}")
+    return "\n".join(lines) + "\n(mean 95 %: interval of the mean gain over the val prompts, paired bootstrap)"
 
 
 def _bars(rows: list[dict], path: Path) -> None:

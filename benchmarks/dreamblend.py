@@ -11,7 +11,9 @@ Subject fidelity: pattern (pixel check of the two-tone split, world/subjects.pat
 DINO (built-in CLIP image tower: pooled embedding; patch tokens) against the references. Prompt
 fidelity: context (reference evaluator on the prompt beyond the subject) and CLIP-T. combined = the
 mean of pattern and context. objects: objects the reference evaluator finds per image (the prompts ask for
-2-3). Reruns resume (personalization checkpoints are kept in OUT).
+2-3). blend_minus_end_combined_95: each blend's combined score minus each end's, 95 % interval of a paired bootstrap
+over the context prompts within subjects (all configurations sample the same prompts and seeds). Reruns resume
+(personalization checkpoints are kept in OUT).
 
 --handoffs K,...: a diagnosis beside the blends (rows handoff_K): the guide checkpoint denoises the first K steps
 and the edit checkpoint the rest, from the same noise; it shows in which denoising steps the edit checkpoint
@@ -38,6 +40,7 @@ from diffalign.evaluation.personalization import (  # noqa: E402
     ClipFeatures, DinoFeatures, PatchFeatures, context_score, diversity, mean_similarity, paired_similarity,
     without_token)
 from diffalign.evaluation.reference import detect  # noqa: E402
+from diffalign.evaluation.stats import gain_interval  # noqa: E402
 from diffalign.models import default_guidance, load_adapter, load_pipeline  # noqa: E402
 from diffalign.reporting.grid import save_grid  # noqa: E402
 from diffalign.sampling import SamplerConfig, sample  # noqa: E402
@@ -92,21 +95,23 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def score(images: np.ndarray, prompts: list[str], subject: Subject, refs: dict, clip, dino) -> dict:
-    """Per-configuration means of every metric."""
+def score(images: np.ndarray, prompts: list[str], subject: Subject, refs: dict, clip, dino) -> tuple[dict, list]:
+    """Per-configuration means of every metric, and each sample's combined score (for the intervals)."""
     image_clip, image_dino = clip.images(images), dino.images(images)
     texts = clip.texts([without_token(p, TOKEN) for p in prompts])
+    pattern = np.array([pattern_match(im, subject).score for im in images])
+    context = np.array([context_score(im, p, TOKEN, subject) for im, p in zip(images, prompts)])
     metrics = {
-        "pattern": np.mean([pattern_match(im, subject).score for im in images]),
+        "pattern": pattern.mean(),
         "clip_i": mean_similarity(image_clip, refs["clip"]).mean().item(),
         "dino": mean_similarity(image_dino, refs["dino"]).mean().item(),
-        "context": np.mean([context_score(im, p, TOKEN, subject) for im, p in zip(images, prompts)]),
+        "context": context.mean(),
         "clip_t": paired_similarity(image_clip, texts).mean().item(),
         "diversity": diversity(image_dino, prompts),
         "objects": np.mean([len(detect(im)[0]) for im in images]),  # the prompts ask for 2 or 3
     }
     metrics["combined"] = (metrics["pattern"] + metrics["context"]) / 2
-    return {k: float(v) for k, v in metrics.items()}
+    return {k: float(v) for k, v in metrics.items()}, ((pattern + context) / 2).tolist()
 
 
 def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> dict:
@@ -134,7 +139,7 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
     contexts = context_prompts(subject, config.prompt())
     prompts = [p for p in contexts for _ in range(args.seeds)]
     seeds = [k for _ in contexts for k in range(args.seeds)]
-    results, grids, seconds = {}, [], {}
+    results, combined, grids, seconds = {}, {}, [], {}
     for name in ["base", *(f.name for f in checkpoints)]:
         if name == "base":
             pipe.unet.disable_adapters()
@@ -144,7 +149,8 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
         t0 = time.perf_counter()
         samples = sample(pipe, prompts, seeds, sampler, progress=False)
         seconds[name] = time.perf_counter() - t0
-        results[name] = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
+        results[name], combined[name] = score(np.stack([s.image for s in samples]), prompts, subject, ref_features,
+                                              clip, dino)
         grids.append([s.image for s in samples[:: args.seeds]])
     guide, edit = checkpoints[args.guide_index].name, checkpoints[-1].name
     hooks = {f"blend_{alpha:g}": CrossAttentionGuidance(pipe, GuidanceConfig(alpha, args.guidance_steps, guide, edit),
@@ -154,15 +160,23 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
         t0 = time.perf_counter()
         samples = sample(pipe, prompts, seeds, sampler, (hook,), progress=False)
         seconds[name] = time.perf_counter() - t0
-        row = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
+        row, combined[name] = score(np.stack([s.image for s in samples]), prompts, subject, ref_features, clip, dino)
         if isinstance(hook, CrossAttentionGuidance):
             row["attention_distance"] = float(np.mean([s.scores["attention_distance"] for s in samples]))
         results[name] = row
         grids.append([s.image for s in samples[:: args.seeds]])
     save_grid([im for row in grids for im in row], columns=len(CONTEXTS), path=out / "grid.png")
     log(f"{subject.name}: " + ", ".join(f"{k} combined {v['combined']:.3f}" for k, v in results.items()))
-    return {"results": results, "guide": guide, "edit": edit, "seconds": seconds,
+    return {"results": results, "combined": combined, "prompts": prompts, "guide": guide, "edit": edit,
+            "seconds": seconds,
             "pattern_ceiling": float(np.mean([pattern_match(im, subject).score for im in ceiling]))}
+
+
+def combined_rows(per_subject: dict, config: str) -> dict:
+    """One configuration's per-sample combined scores as a benchmark dict (a subject stands for a category), so
+    that evaluation.stats gives paired intervals: every configuration samples the same prompts and seeds."""
+    return {"rows": [{"category": name, "prompt": p, "score": c}
+                     for name, r in per_subject.items() for p, c in zip(r["prompts"], r["combined"][config])]}
 
 
 def plot(summary: dict, steps: list[int], path: Path) -> None:
@@ -241,6 +255,9 @@ def main() -> None:
         "summary": summary,
         "blend_beats_both_ends_on_combined": {b: all(summary[b]["combined"] > summary[e]["combined"] for e in ends)
                                               for b in blends},
+        "blend_minus_end_combined_95": {b: {e: [round(v, 4) for v in gain_interval(combined_rows(per_subject, e),
+                                                                                   combined_rows(per_subject, b))]
+                                            for e in ends} for b in blends},
         "pattern_ceiling_vae_roundtrip": {k: round(v["pattern_ceiling"], 4) for k, v in per_subject.items()},
         "cost_guided_over_plain": {b: round(sum(r["seconds"][b] for r in per_subject.values()) / plain_s, 3)
                                    for b in blends},

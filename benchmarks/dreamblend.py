@@ -227,8 +227,9 @@ def main() -> None:
     parser.add_argument("--dino", help="Dinov2Model/ViTModel hub id for DINO (default: built-in patch features)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--coloured-class", action="store_true",
-                        help="class prompt 'an orange square' (the subject's first colour) instead of 'a square': every "
-                        "built-in caption colours every object, so the bare class lies outside the base model's prior")
+                        help="class prompt 'an orange square' (the subject's first colour) instead of 'a square': "
+                        "every built-in caption colours every object, so the bare class lies outside the base "
+                        "model's prior")
     parser.add_argument("--targets", type=lambda s: s.split(","), default=list(AdapterConfig().target_modules),
                         help="UNet modules the LoRA adapts, e.g. to_v,to_out.0 to leave the attention maps' query "
                         "and key projections to the base (key-locked)")

@@ -104,7 +104,8 @@ def check_recipe(recipe: Recipe) -> None:
               "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
               "train.batch_size": recipe.train.batch_size, "sampler.steps (--steps)": recipe.sampler.steps,
               "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
-              "prompts_per_category (--prompts-per-category)": recipe.prompts_per_category or 1}
+              "prompts_per_category (--prompts-per-category)":
+                  1 if recipe.prompts_per_category is None else recipe.prompts_per_category}
     for name, value in counts.items():
         if value < 1:
             raise UserInputError(f"{name} must be at least 1, got {value}")

@@ -76,7 +76,7 @@ def load_adapter(pipe, adapter: str | Path, model: str = "the model", name: str 
     try:
         pipe.load_lora_weights(str(adapter), adapter_name=name)
     except OSError:  # a folder without a weights file
-        raise UserInputError(f"not a LoRA adapter: {adapter} holds no pytorch_lora_weights.safetensors (give a diffusers "
-                             f"LoRA folder, e.g. RUN/round_1/adapter or OUT/checkpoint-<step>)") from None
+        raise UserInputError(f"not a LoRA adapter: {adapter} holds no pytorch_lora_weights.safetensors (give a "
+                             f"diffusers LoRA folder, e.g. RUN/round_1/adapter or OUT/checkpoint-<step>)") from None
     except (ValueError, RuntimeError, KeyError) as err:
         raise UserInputError(f"adapter {adapter} does not match model {model!r}: {str(err).splitlines()[0]}") from None

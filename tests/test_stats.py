@@ -46,5 +46,17 @@ def test_differences_are_per_prompt_and_need_the_same_seeds():
 def test_the_before_after_table_gives_each_round_its_interval():
     before = bench({("color", f"p{i}"): [0.5, 0.5] for i in range(10)})
     after = bench({("color", f"p{i}"): [0.6, 0.6] for i in range(10)})
-    last = before_after_table([before, after]).splitlines()[-1]
-    assert last.startswith("R=1 mean gain +10.0 points, 95 % interval [+10.0, +10.0]")
+    lines = before_after_table([before, after]).splitlines()
+    assert lines[-1].startswith("R=1 mean gain +10.0 points, 95 % interval [+10.0, +10.0]")
+    assert lines[1].split() == ["color", "50.0", "60.0", "+10.0", "[+10.0,", "+10.0]"]
+
+
+def test_a_category_interval_reads_that_category_alone():
+    rng = np.random.default_rng(2)
+    keys = [(c, f"p{i}") for c in ("color", "shape") for i in range(40)]
+    scores = {k: list(rng.random(2)) for k in keys}
+    before = bench(scores)
+    after = bench({k: [v + (0.3 if k[0] == "shape" else 0.0) for v in vs] for k, vs in scores.items()})
+    assert gain_interval(before, after, "shape") == pytest.approx((0.3, 0.3))
+    assert gain_interval(before, after, "color") == pytest.approx((0.0, 0.0))
+    assert gain_interval(before, after) == pytest.approx((0.15, 0.15))

@@ -27,11 +27,14 @@ def prompt_differences(before: dict, after: dict) -> dict[str, np.ndarray]:
     return {c: np.array(v) for c, v in out.items()}
 
 
-def gain_interval(before: dict, after: dict, level: float = 0.95, resamples: int = 2000,
-                  seed: int = 0) -> tuple[float, float]:
-    """Interval (in score units) of the gain in the mean of category means; deterministic for a seed."""
+def gain_interval(before: dict, after: dict, category: str | None = None, level: float = 0.95,
+                  resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Interval (in score units) of the gain in the mean of category means, or in one category's mean;
+    deterministic for a seed."""
     rng = np.random.default_rng(seed)
     per_category = prompt_differences(before, after)
+    if category is not None:
+        per_category = {category: per_category[category]}
     means = np.zeros(resamples)
     for diffs in per_category.values():
         picks = rng.integers(0, len(diffs), size=(resamples, len(diffs)))

@@ -6,9 +6,10 @@ from .stats import gain_interval
 
 
 def before_after_table(evals: list[dict]) -> str:
+    """Scores per round, the last round's change and its 95 % interval (paired bootstrap over val prompts)."""
     categories = list(evals[0]["categories"])
     head = f"{'category':<10}" + "".join(f"{'base' if r == 0 else f'R={r}':>8}" for r in range(len(evals)))
-    head += f"{'delta':>8}"
+    head += f"{'delta':>8}{'95 %':>16}"
     lines = [head]
     for c in [*categories, "mean", "formed"]:
         if c == "mean":
@@ -18,7 +19,11 @@ def before_after_table(evals: list[dict]) -> str:
         else:
             values = [e["categories"][c] for e in evals]
         cells = "".join(f"{100 * v:>8.1f}" for v in values)
-        lines.append(f"{c:<10}{cells}{100 * (values[-1] - values[0]):>+8.1f}")
+        line = f"{c:<10}{cells}{100 * (values[-1] - values[0]):>+8.1f}"
+        if c != "formed" and len(evals) > 1:
+            lo, hi = gain_interval(evals[0], evals[-1], None if c == "mean" else c)
+            line += f"{f'[{100 * lo:+.1f}, {100 * hi:+.1f}]':>16}"
+        lines.append(line)
     for r, after in enumerate(evals[1:], 1):
         lo, hi = gain_interval(evals[0], after)
         lines.append(f"R={r} mean gain {100 * (after['mean'] - evals[0]['mean']):+.1f} points, 95 % interval "

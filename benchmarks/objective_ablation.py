@@ -5,7 +5,8 @@ Selectors: `oracle` keeps each prompt's best candidate by the reference evaluato
 (a diagnostic ceiling: evaluation only, never a training scorer), `random` keeps and pairs candidates at random
 (a control: what fitting the model's own samples does by itself), or any pool score column name (top-1 vs
 bottom-1 by that score, e.g. `vqa`). Objectives: `sft` (the papers' noise-prediction loss on the kept
-candidates) and `dpo` (Diffusion-DPO on kept vs paired candidates).
+candidates) and `dpo` (Diffusion-DPO on kept vs paired candidates). Arms after `base` get gain_over_base_95, a
+95 % interval of their mean gain over it (paired bootstrap over the val prompts, evaluation/stats.py).
 
     python benchmarks/objective_ablation.py runs/dpo_dreamsync/round_1/pool --arms base oracle:sft random:sft \\
         oracle:dpo random:dpo vqa:dpo
@@ -16,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from diffalign.evaluation.bench import run_bench, score_pool_rows
+from diffalign.evaluation.bench import BenchResult, run_bench, score_pool_rows
+from diffalign.evaluation.stats import gain_interval
 from diffalign.models import load_pipeline
 from diffalign.pool import Pool, PoolRow
 from diffalign.sampling import SamplerConfig, encode_prompts
@@ -50,7 +53,7 @@ def pairs_by(rows: list[PoolRow], key: str, k: int = 1, n_pairs: int = 1, strict
     return pairs
 
 
-def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Prompt]) -> dict:
+def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Prompt]) -> BenchResult:
     pipe = load_pipeline(args.model)
     if pairs:
         adapter = AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank, text_encoder=args.text_encoder)
@@ -64,10 +67,17 @@ def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Promp
         train_adapter(pipe, params, pool.latents([c for c, _ in pairs]), conditioning, config, state, progress=False,
                       rejected=pool.latents([r for _, r in pairs]) if objective == "dpo" else None)
         save_adapter(pipe, adapter, args.work / f"adapter_{objective}")
-    result = run_bench(pipe, val, args.per_prompt, seed=0, config=SamplerConfig(steps=20, scheduler="dpm",
-                                                                                 guidance=args.guidance))
+    return run_bench(pipe, val, args.per_prompt, seed=0, config=SamplerConfig(steps=20, scheduler="dpm",
+                                                                             guidance=args.guidance))
+
+
+def summary(result: BenchResult, base: BenchResult | None) -> dict:
+    """Scores of an arm, and the 95 % interval of its mean gain over the base arm (same prompts and seeds)."""
+    interval = None if base is None else [round(v, 4) for v in gain_interval(
+        {"rows": [asdict(r) for r in base.rows]}, {"rows": [asdict(r) for r in result.rows]})]
     return {"mean": round(result.mean, 4), "categories": {k: round(v, 3) for k, v in result.categories.items()},
-            "well_formed": round(float(np.mean(list(result.well_formed.values()))), 3)}
+            "well_formed": round(float(np.mean(list(result.well_formed.values()))), 3),
+            "gain_over_base_95": interval}
 
 
 def main() -> None:
@@ -102,17 +112,20 @@ def main() -> None:
         val = first_per_category(shipped_prompts("val", args.categories or CATEGORIES), args.val_per_category)
     else:
         val = list(dict.fromkeys(Prompt(r.prompt, r.category) for r in rows))
+    base = None  # the base arm's benchmark, once run: later arms get an interval for their gain over it
     for arm in args.arms:
         t0 = time.time()
         key, _, objective = arm.partition(":")
         pairs = [] if arm == "base" else pairs_by(rows, key, args.k, args.pairs, args.strict)
         kept = float(np.mean([c.scores["oracle"] for c, _ in pairs])) if pairs else None
+        result = fine_tune_and_bench(pool, pairs, objective or "sft", args, val)
         print(json.dumps({"arm": arm, "eval": args.eval, "text_encoder": args.text_encoder,
                           "train_steps": args.train_steps, "k": args.k, "pairs_per_kept": args.pairs,
                           "strict": args.strict, "pairs": len(pairs), "reference_score_of_kept": kept,
                           "pool_reference_score": float(np.mean([r.scores["oracle"] for r in rows])),
-                          **fine_tune_and_bench(pool, pairs, objective or "sft", args, val),
-                          "seconds": round(time.time() - t0)}), flush=True)
+                          **summary(result, base), "seconds": round(time.time() - t0)}), flush=True)
+        if arm == "base":
+            base = result
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..evaluation.stats import gain_interval  # noqa: E402
 from ..evaluation.table import before_after_table  # noqa: E402
 from ..pool import Pool  # noqa: E402
 from .grid import save_grid  # noqa: E402
@@ -28,15 +29,20 @@ def load_evals(run: Path) -> list[dict]:
 
 
 def _curves(evals: list[dict], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
     rounds = range(len(evals))
     for c in evals[0]["categories"]:
         ax.plot(rounds, [100 * e["categories"][c] for e in evals], marker="o", label=c)
-    ax.plot(rounds, [100 * e["mean"] for e in evals], marker="s", color="black", lw=2, label="mean")
+    mean = [100 * e["mean"] for e in evals]
+    bounds = [(0.0, 0.0)] + [gain_interval(evals[0], e) for e in evals[1:]]  # of the gain over the base
+    below = [max(0.0, m - mean[0] - 100 * lo) for m, (lo, _) in zip(mean, bounds)]
+    above = [max(0.0, mean[0] + 100 * hi - m) for m, (_, hi) in zip(mean, bounds)]
+    ax.errorbar(rounds, mean, yerr=[below, above], marker="s", color="black", lw=2, capsize=3,
+                label="mean (bars: 95 % of the gain)")
     ax.set_xlabel("round (0 = base)")
     ax.set_ylabel("val score (reference evaluator)")
     ax.set_xticks(list(rounds))
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -49,8 +49,8 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
     compared = json.loads((tmp_path / "cmp" / "compare.json").read_text())[0]
     assert compared["unet_evals"] == 2 * 6 * 3 * 2  # rounds x candidates x steps x (cond + uncond)
     assert compared["rounds"] == 2 and (tmp_path / "cmp" / "compare.png").exists()
-    lo, hi = compared["mean_interval_95"]
-    assert lo <= compared["delta"]["mean"] <= hi
+    for c, (lo, hi) in compared["interval_95"].items():
+        assert lo <= compared["delta"][c] <= hi
     assert main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp2")]) == 2  # not a finished run
 
 

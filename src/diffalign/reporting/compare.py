@@ -37,7 +37,8 @@ def summarise_run(run: Path) -> dict:
             "unet_evals": sampling_compute(run), "base": base["categories"] | {"mean": base["mean"]},
             "delta": {c: last["categories"][c] - base["categories"][c] for c in base["categories"]}
             | {"mean": last["mean"] - base["mean"]},
-            "mean_interval_95": gain_interval(base, last),
+            "interval_95": {c: gain_interval(base, last, c) for c in base["categories"]}
+            | {"mean": gain_interval(base, last)},
             "well_formed": {"base": formed[0], "after": formed[1]}}
 
 
@@ -49,10 +50,11 @@ def comparison_table(rows: list[dict]) -> str:
         formed = f"{100 * r['well_formed']['base']:.0f}->{100 * r['well_formed']['after']:.0f}"
         deltas = "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
         name = Path(r["run"]).name
-        interval = "[{:+.1f}, {:+.1f}]".format(*(100 * v for v in r["mean_interval_95"]))
+        interval = "[{:+.1f}, {:+.1f}]".format(*(100 * v for v in r["interval_95"]["mean"]))
         lines.append(f"{name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}{deltas}{interval:>16}"
                      f"{formed:>10}")
-    return "\n".join(lines) + "\n(mean 95 %: interval of the mean gain over the val prompts, paired bootstrap)"
+    return "\n".join(lines) + ("\n(mean 95 %: interval of the mean gain over the val prompts, paired bootstrap; "
+                               "compare.json has one per category)")
 
 
 def _bars(rows: list[dict], path: Path) -> None:

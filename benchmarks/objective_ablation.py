@@ -71,10 +71,14 @@ def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Promp
                                                                              guidance=args.guidance))
 
 
-def summary(result: BenchResult, base: BenchResult | None) -> dict:
-    """Scores of an arm, and the 95 % interval of its mean gain over the base arm (same prompts and seeds)."""
-    interval = None if base is None else [round(v, 4) for v in gain_interval(
-        {"rows": [asdict(r) for r in base.rows]}, {"rows": [asdict(r) for r in result.rows]})]
+def rows_of(result: BenchResult) -> dict:
+    """A benchmark result as evaluation.stats reads it (the rows of results.json)."""
+    return {"rows": [asdict(r) for r in result.rows]}
+
+
+def summary(result: BenchResult, base: dict | None) -> dict:
+    """Scores of an arm, and the 95 % interval of its mean gain over the base arm's rows (same prompts and seeds)."""
+    interval = None if base is None else [round(v, 4) for v in gain_interval(base, rows_of(result))]
     return {"mean": round(result.mean, 4), "categories": {k: round(v, 3) for k, v in result.categories.items()},
             "well_formed": round(float(np.mean(list(result.well_formed.values()))), 3),
             "gain_over_base_95": interval}
@@ -112,7 +116,7 @@ def main() -> None:
         val = first_per_category(shipped_prompts("val", args.categories or CATEGORIES), args.val_per_category)
     else:
         val = list(dict.fromkeys(Prompt(r.prompt, r.category) for r in rows))
-    base = None  # the base arm's benchmark, once run: later arms get an interval for their gain over it
+    base = None  # the base arm's rows, once run: later arms get an interval for their gain over it
     for arm in args.arms:
         t0 = time.time()
         key, _, objective = arm.partition(":")
@@ -125,7 +129,7 @@ def main() -> None:
                           "pool_reference_score": float(np.mean([r.scores["oracle"] for r in rows])),
                           **summary(result, base), "seconds": round(time.time() - t0)}), flush=True)
         if arm == "base":
-            base = result
+            base = rows_of(result)
 
 
 if __name__ == "__main__":

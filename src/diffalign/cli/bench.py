@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     if args.limit:
         prompts = first_per_category(prompts, args.limit)
     if not prompts:
-        raise UserInputError("no prompts left to benchmark: check --categories against the prompt file")
+        raise UserInputError("no prompts left to benchmark: --limit must be at least 1")
     check_prompts(prompts)
     pipe = load_pipeline(args.model, args.adapter, args.device)
     result = run_bench(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), args.out, args.save_images)

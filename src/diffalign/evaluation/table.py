@@ -11,6 +11,7 @@ def before_after_table(evals: list[dict]) -> str:
     head = f"{'category':<10}" + "".join(f"{'base' if r == 0 else f'R={r}':>8}" for r in range(len(evals)))
     head += f"{'delta':>8}{'95 %':>16}"
     lines = [head]
+    mean_bounds = [gain_interval(evals[0], after) for after in evals[1:]]  # per round, of the mean gain
     for c in [*categories, "mean", "formed"]:
         if c == "mean":
             values = [e["mean"] for e in evals]
@@ -21,11 +22,10 @@ def before_after_table(evals: list[dict]) -> str:
         cells = "".join(f"{100 * v:>8.1f}" for v in values)
         line = f"{c:<10}{cells}{100 * (values[-1] - values[0]):>+8.1f}"
         if c != "formed" and len(evals) > 1:
-            lo, hi = gain_interval(evals[0], evals[-1], None if c == "mean" else c)
+            lo, hi = mean_bounds[-1] if c == "mean" else gain_interval(evals[0], evals[-1], c)
             line += f"{f'[{100 * lo:+.1f}, {100 * hi:+.1f}]':>16}"
         lines.append(line)
-    for r, after in enumerate(evals[1:], 1):
-        lo, hi = gain_interval(evals[0], after)
+    for r, (after, (lo, hi)) in enumerate(zip(evals[1:], mean_bounds), 1):
         lines.append(f"R={r} mean gain {100 * (after['mean'] - evals[0]['mean']):+.1f} points, 95 % interval "
                      f"[{100 * lo:+.1f}, {100 * hi:+.1f}] over the val prompts (paired bootstrap)")
     return "\n".join(lines)

@@ -1,14 +1,15 @@
 """`diffalign world train` continuing a shipped model: the unet stage (resuming after an interruption), the
 vae stage (its decoder only) and the clip stage (with relation, axis and texture twins, and the text anchor),
-whose CLIP a unet stage then keeps."""
+whose CLIP a unet stage then keeps; the binding noise a unet stage can train on."""
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPModel
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin.checkpoint import load_state
-from diffalign.builtin.data import SceneStream, contrastive_batch
+from diffalign.builtin.data import SceneStream, binding_noise, contrastive_batch
 from diffalign.builtin.train import StageConfig, TextAnchor, assemble, train_clip, train_unet, train_vae
 from diffalign.world.grammar import parse
 from diffalign.world.vocab import OPPOSITE_RELATION, TRANSPOSED_RELATION
@@ -147,3 +148,19 @@ def test_anchored_clip_stage_keeps_the_text_states_closer(tmp_path):
                       for folder in (BUILTIN_MODEL_DIR / "clip", work / "clip" / "final")]
         drift[weight] = float((states[1] - states[0]).norm() / states[0].norm())
     assert 0 < drift[50.0] < drift[0.0] / 2
+
+
+def test_binding_noise_rebinds_only_two_group_captions_with_the_same_words():
+    captions = [s.text() for s in SceneStream(6).batch(400)[1]]
+    noisy = binding_noise(captions, 0.5, np.random.default_rng(0))
+    changed = [(parse(c), parse(n)) for c, n in zip(captions, noisy) if c != n]
+    two_groups = [c for c in captions if len(parse(c).objects) == 2]
+    assert 0.3 * len(two_groups) < len(changed) < 0.6 * len(two_groups)  # share 0.5, less the swaps that are no-ops
+    for clean, swapped in changed:
+        assert len(clean.objects) == 2 and swapped.relation == clean.relation
+        # the same attribute values, one of them moved to the other object
+        for f in ("color", "texture", "size", "shape"):
+            assert sorted(str(getattr(o, f)) for o in swapped.objects) == sorted(str(getattr(o, f)) for o in clean.objects)
+        assert swapped.objects != clean.objects
+    assert binding_noise(captions, 0.0, np.random.default_rng(0)) == captions
+

@@ -64,6 +64,8 @@ def test_bench_txt_category_from_file_name_and_crlf(tiny_model, tmp_path):
     (["world", "train", "--stage", "assemble", "--init-from", "builtin"], "add --stage unet (its UNet), --stage vae"),
     (["world", "train", "--stage", "vae", "--init-from", "NOTAMODEL"], "lacks vae/, clip/ or unet/"),
     (["world", "train", "--stage", "clip", "--anchor", "10"], "use it with --stage clip --init-from MODEL"),
+    (["world", "train", "--stage", "unet", "--caption-swap", "1.5"], "--caption-swap P: a probability in [0, 1)"),
+    (["world", "train", "--stage", "clip", "--caption-swap", "0.3"], "for --stage unet"),
 ])
 def test_bad_input_is_one_line_and_nonzero(argv, message, tmp_path, capsys):
     (tmp_path / "EMPTY").write_text("\n\n")

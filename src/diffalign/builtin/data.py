@@ -94,13 +94,8 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
     """A caption with the same words but wrong bindings: swapped attributes, flipped relation, other count."""
-    options = []
+    options = attribute_swaps(spec)
     if len(spec.objects) == 2:
-        a, b = spec.objects
-        for field in ("color", "texture", "size", "shape"):
-            if getattr(a, field) != getattr(b, field):
-                options.append(replace(spec, objects=(replace(a, **{field: getattr(b, field)}),
-                                                      replace(b, **{field: getattr(a, field)}))))
         if spec.relation:
             options.append(replace(spec, relation=OPPOSITE_RELATION[spec.relation]))
             options.append(replace(spec, relation=str(rng.choice([r for r in RELATIONS.values()
@@ -112,3 +107,27 @@ def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
             options.append(spec.with_object(0, color=str(rng.choice([c for c in COLORS if c != group.color]))))
         options.append(spec.with_object(0, shape=str(rng.choice([s for s in SHAPES if s != group.shape]))))
     return options[int(rng.integers(len(options)))]
+
+
+def attribute_swaps(spec: PromptSpec) -> list[PromptSpec]:
+    """The spec with one attribute (colour, texture, size or shape) exchanged between its two object groups,
+    one per attribute they differ in: the same words, bound the other way round."""
+    if len(spec.objects) != 2:
+        return []
+    a, b = spec.objects
+    return [replace(spec, objects=(replace(a, **{f: getattr(b, f)}), replace(b, **{f: getattr(a, f)})))
+            for f in ("color", "texture", "size", "shape") if getattr(a, f) != getattr(b, f)]
+
+
+def binding_noise(captions: list[str], share: float, rng: np.random.Generator) -> list[str]:
+    """Each caption of two object groups is, with probability `share`, replaced by one of its attribute swaps:
+    the caption names the right words but binds them to the wrong objects, as loose web alt text does. A UNet
+    trained on such captions makes binding errors at a rate it learnt from data, which a self-training
+    recipe can select against."""
+    from ..world.grammar import parse
+
+    noisy = []
+    for caption in captions:
+        swaps = attribute_swaps(parse(caption)) if rng.random() < share else []
+        noisy.append(swaps[int(rng.integers(len(swaps)))].text() if swaps else caption)
+    return noisy

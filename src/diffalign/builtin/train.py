@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..io import load_tensors, save_tensors
 from .checkpoint import load_state, save_state
 from .configs import make_clip, make_train_scheduler, make_unet, make_vae
-from .data import SceneStream, contrastive_batch
+from .data import SceneStream, binding_noise, contrastive_batch
 from .tokenizer import build_tokenizer
 from ..world.vocab import RELATIONS
 
@@ -44,6 +44,7 @@ class StageConfig:
     latent_noise: float = 0.0  # vae stage: max std of noise added to the scaled latents the decoder reads
     twins: dict[str, int] = field(default_factory=dict)  # clip stage: twins per batch by kind (data.contrastive_batch)
     anchor: float = 0.0  # clip stage with init_from: weight of TextAnchor (0: none)
+    caption_swap: float = 0.0  # unet stage: share of two-group captions bound the wrong way (data.binding_noise)
 
 
 DEFAULTS = {
@@ -281,7 +282,10 @@ def train_unet(cfg: StageConfig, caption_dropout: float = 0.1) -> None:
         idx = torch.from_numpy(rng.integers(0, len(captions), cfg.batch))
         mean, std = tensors["mean"][idx], tensors["std"][idx]
         z0 = (mean + std * torch.randn(mean.shape, generator=gen)) * scale
-        texts = ["" if rng.random() < caption_dropout else captions[j] for j in idx.tolist()]
+        texts = [captions[j] for j in idx.tolist()]
+        if cfg.caption_swap:
+            texts = binding_noise(texts, cfg.caption_swap, rng)
+        texts = ["" if rng.random() < caption_dropout else t for t in texts]
         with torch.no_grad():
             tok = tokenizer(texts, padding="max_length", truncation=True, return_tensors="pt")
             cond = text_model(tok.input_ids).last_hidden_state

@@ -49,6 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--anchor", type=float, default=0.0, metavar="W",
                        help="clip stage with --init-from: keep the text states of captions without a relation near "
                        "that model's, with weight W (its UNet read them; default 0: free)")
+    train.add_argument("--caption-swap", type=float, default=0.0, metavar="P",
+                       help="unet stage: bind each caption of two object groups the wrong way round (one attribute "
+                       "swapped between them) with probability P, like loose web captions, so the UNet makes "
+                       "binding errors (default 0: exact captions)")
     train.set_defaults(func=run_train)
     prompts = wsub.add_parser("prompts", help="write the train/val prompt files of every category")
     prompts.add_argument("--out", type=Path, required=True)
@@ -77,6 +81,8 @@ def run_train(args: argparse.Namespace) -> None:
     if args.anchor and not (args.init_from and args.stage == "clip"):
         raise UserInputError("--anchor keeps a continued CLIP's text states: "
                              "use it with --stage clip --init-from MODEL")
+    if not 0 <= args.caption_swap < 1 or (args.caption_swap and args.stage != "unet"):
+        raise UserInputError("--caption-swap P: a probability in [0, 1), for --stage unet")
     init_from = Path(resolve_model(args.init_from)) if args.init_from else None
     if init_from is not None and not all((init_from / c).is_dir() for c in ("vae", "clip", "unet")):
         raise UserInputError(f"--init-from {args.init_from}: {init_from} lacks vae/, clip/ or unet/; "
@@ -88,7 +94,8 @@ def run_train(args: argparse.Namespace) -> None:
                           lr=args.lr or d["lr"], seed=args.seed, init_from=init_from,
                           cache_size=args.cache_size or StageConfig.cache_size,
                           latent_noise=args.latent_noise or StageConfig.latent_noise,
-                          twins=parse_twins(args.twins), anchor=args.anchor)
+                          twins=parse_twins(args.twins), anchor=args.anchor,
+                          caption_swap=args.caption_swap)
         TRAINERS[stage](cfg)
     if args.stage in ("assemble", "all"):
         assemble(args.work, args.out)

@@ -19,7 +19,7 @@ from scipy.stats import kendalltau
 from diffalign.evaluation.bench import score_images
 from diffalign.models import default_guidance, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.scorers.mi import MIConfig, MIScorer, PointwiseMIHook
+from diffalign.scorers.mi import ESTIMATORS, MIConfig, MIScorer, PointwiseMIHook
 from diffalign.world.prompts import shipped_prompts
 
 
@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's")
     parser.add_argument("--image-mi", type=int, default=0, help="also MI of the final images with N timesteps")
+    parser.add_argument("--estimators", nargs="+", default=["orthogonal"], choices=ESTIMATORS,
+                        help="with --image-mi: which estimators of the final images' MI (default: orthogonal, Eq. 2)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     pipe = load_pipeline(args.model)
@@ -55,10 +57,12 @@ def main() -> None:
     names = list(variants)
     if args.image_mi:
         images = np.stack([s.image for s in samples])
-        image_mi = MIScorer(pipe, n_timesteps=args.image_mi).score(images, [p.text for p in expanded])["mi"]
-        for s, value in zip(samples, image_mi):
-            s.scores["image_mi"] = float(value)
-        names.append("image_mi")
+        for estimator in args.estimators:
+            name = f"image_mi_{estimator}"
+            scorer = MIScorer(pipe, estimator=estimator, n_timesteps=args.image_mi)
+            for s, value in zip(samples, scorer.score(images, [p.text for p in expanded])["mi"]):
+                s.scores[name] = float(value)
+            names.append(name)
     result = {}
     for name in names:
         taus, per_category = [], {}

@@ -67,6 +67,16 @@ def test_dpo_objective_trains_on_selected_vs_least_preferred_pairs(tiny_model, t
     assert (run / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
 
 
+def test_standard_mi_estimator_scores_the_pool_after_sampling(tiny_model, tmp_path):
+    recipe = tmp_path / "mi_standard.toml"
+    recipe.write_text('name = "mi_standard"\nscorers = ["mi"]\n[mi]\nestimator = "standard"\n')
+    assert main(align_args(tiny_model, tmp_path, "run", "--recipe", str(recipe), "--lora", "--rank", "4")) == 0
+    rows = pool_rows(tmp_path / "run")
+    # the mi scorer's columns (the sampling hook writes no standard error), from the recipe's [mi] table
+    assert len(rows) == 6 and all({"mi", "mi_stderr"} <= row["scores"].keys() for row in rows)
+    assert any(row["scores"]["mi"] < 0 for row in rows) or len({row["scores"]["mi"] for row in rows}) == 6
+
+
 def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path, monkeypatch):
     real, calls = loop.sample, {"n": 0}
 

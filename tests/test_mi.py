@@ -1,7 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
+from diffalign.errors import UserInputError
 from diffalign.sampling import SamplerConfig, sample
+from diffalign.scorers import make_scorer
 from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
 
 CFG = SamplerConfig(steps=6, guidance=5.0, scheduler="ddim")
@@ -84,3 +87,20 @@ def test_image_mi_is_deterministic_with_a_standard_error(tiny_pipe):
     b = image_mi(tiny_pipe, images, ["a red circle"] * 2, n_timesteps=8, seed=1)
     np.testing.assert_array_equal(a.mean, b.mean)
     assert (a.mean > 0).all() and (a.stderr > 0).all() and (a.stderr < a.mean).all()
+
+
+def test_standard_estimator_is_a_gap_in_denoising_error_and_only_for_images(tiny_pipe):
+    images = np.stack([s.image for s in sample(tiny_pipe, ["a red circle"] * 3, [0, 1, 2], CFG)])
+    standard = image_mi(tiny_pipe, images, ["a red circle"] * 3, n_timesteps=8, seed=1,
+                        config=MIConfig(estimator="standard"))
+    orthogonal = image_mi(tiny_pipe, images, ["a red circle"] * 3, n_timesteps=8, seed=1)
+    assert not np.allclose(standard.mean, orthogonal.mean) and (standard.stderr > 0).all()
+    for config in (MIConfig(estimator="standard"), MIConfig()):  # no prompt, no information: 0 up to float noise
+        empty = image_mi(tiny_pipe, images, [""] * 3, n_timesteps=4, config=config).mean
+        assert np.abs(empty).max() < 1e-3 * np.abs(orthogonal.mean).max()
+    with pytest.raises(ValueError, match="orthogonal estimator only"):
+        PointwiseMIHook(tiny_pipe.scheduler, MIConfig(estimator="standard"))
+    with pytest.raises(UserInputError, match="unknown MI estimator 'exact'; choose from orthogonal, standard"):
+        make_scorer("mi", tiny_pipe, estimator="exact")
+    scored = make_scorer("mi", tiny_pipe, estimator="standard", n_timesteps=8, seed=1).score(images, ["a red circle"] * 3)
+    np.testing.assert_array_equal(scored["mi"], standard.mean)

@@ -54,7 +54,7 @@ def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round
     done = pool.done_ids()
     todo = [(i, round_index * ROUND_SEED_STRIDE + j) for i in range(len(prompts)) for j in range(recipe.candidates)
             if row_id(i, round_index * ROUND_SEED_STRIDE + j) not in done]
-    hooks = (PointwiseMIHook(pipe.scheduler, recipe.mi),) if "mi" in recipe.scorers else ()
+    hooks = (PointwiseMIHook(pipe.scheduler, recipe.mi),) if mi_during_sampling(recipe) else ()
     config = replace(recipe.sampler, keep_latents=True)
     step = config.batch_size
     for start in tqdm(range(0, len(todo), step), desc=f"round {round_index}: candidates",
@@ -70,13 +70,24 @@ def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round
     return pool.rows()
 
 
+def mi_during_sampling(recipe: Recipe) -> bool:
+    """MI's orthogonal estimate comes free with CFG sampling; the standard one is scored on the images after."""
+    return "mi" in recipe.scorers and recipe.mi.estimator == "orthogonal"
+
+
+def scorer_options(recipe: Recipe, name: str) -> dict:
+    """A scorer's options from [scorer_options.<name>]; the MI scorer's default to the recipe's [mi] table."""
+    defaults = asdict(recipe.mi) if name == "mi" else {}
+    return defaults | recipe.scorer_options.get(name, {})
+
+
 def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRow]:
     """Fill each recipe scorer's columns that no sampling hook filled, saving after every batch (resumable)."""
     for name in recipe.scorers:
         todo = [r for r in pool.rows() if name not in r.scores]
         if not todo:
             continue
-        scorer = make_scorer(name, pipe, cache_dir=cache_dir, **recipe.scorer_options.get(name, {}))
+        scorer = make_scorer(name, pipe, cache_dir=cache_dir, **scorer_options(recipe, name))
         for start in tqdm(range(0, len(todo), SCORE_BATCH), desc=f"score {name}", total=-(-len(todo) // SCORE_BATCH)):
             batch = todo[start : start + SCORE_BATCH]
             columns = scorer.score(np.stack([pool.image(r) for r in batch]), [r.prompt for r in batch])

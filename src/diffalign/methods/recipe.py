@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import UserInputError
 from ..sampling import SamplerConfig
 from ..scorers import check_scorer
-from ..scorers.mi import MIConfig
+from ..scorers.mi import MIConfig, check_mi_config
 from ..selection import SELECTOR_KINDS, SelectorConfig
 from ..training import AdapterConfig, TrainConfig
 from ..training.adapters import ADAPTER_KINDS
@@ -122,6 +122,7 @@ def check_recipe(recipe: Recipe) -> None:
             raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
     if not recipe.scorers:
         raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
+    check_mi_config(recipe.mi)
     for name in recipe.scorers:
         check_scorer(name, **recipe.scorer_options.get(name, {}))
     stray = sorted(set(recipe.scorer_options) - set(recipe.scorers))

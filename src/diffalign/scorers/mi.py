@@ -2,7 +2,12 @@
 
     I(z, p) = E_t [ kappa_t * || eps(z_t, p, t) - eps(z_t, null, t) ||^2 ]
 
-summed over latent dimensions (nats, as in the paper). Two estimators share `kappa`:
+summed over latent dimensions (nats, as in the paper): the "orthogonal" estimator. The "standard" one
+(Kong et al. 2024, "Interpretable diffusion via information decomposition") measures the same quantity as
+the gap in denoising error, kappa_t (||eps - eps(z_t, null, t)||^2 - ||eps - eps(z_t, p, t)||^2) for the noise
+eps that made z_t: both agree in expectation for an ideal denoiser, but only the standard one can go negative,
+as the point-wise MI of an image that contradicts its prompt does. It needs eps, so only `image_mi` has it.
+Two ways of computing share `kappa`:
 - `PointwiseMIHook` fills the estimate in for free while sampling with classifier-free guidance:
   both predictions are already computed at every visited timestep.
 - `image_mi` scores an existing image: encode to z_0, draw stratified timesteps and noise, and
@@ -25,12 +30,15 @@ from ..sampling.sampler import encode_prompts, to_epsilon
 from .base import register
 
 KappaVariant = Literal["official", "paper"]
+Estimator = Literal["orthogonal", "standard"]
+ESTIMATORS = ("orthogonal", "standard")
 
 
 @dataclass(frozen=True)
 class MIConfig:
     kappa: KappaVariant = "official"  # official: beta_t T / (2 (1 - abar_t)); paper: also / alpha_t
     min_timestep: int = 50  # keep only t > min_timestep
+    estimator: Estimator = "orthogonal"  # orthogonal: Eq. 2; standard: the gap in denoising error (image_mi only)
 
 
 def kappa(scheduler, t: torch.Tensor, variant: KappaVariant = "official") -> torch.Tensor:
@@ -49,6 +57,8 @@ class PointwiseMIHook:
     name = "mi"
 
     def __init__(self, scheduler, config: MIConfig = MIConfig()):
+        if config.estimator != "orthogonal":  # the standard estimator needs the noise that made z_t
+            raise ValueError("a sampling hook estimates MI with the orthogonal estimator only; use image_mi")
         self.scheduler, self.config = scheduler, config
 
     def begin(self, batch_size: int) -> None:
@@ -100,8 +110,11 @@ def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32
             out = pipe.unet(torch.cat([z_t, z_t]), torch.cat([t, t]).to(z0.device),
                             encoder_hidden_states=torch.cat([uncond.expand(n, -1, -1), cond])).sample
             eps_u, eps_c = to_epsilon(scheduler, out, torch.cat([z_t, z_t]), torch.cat([t, t])).chunk(2)
-            sq = (eps_c.float() - eps_u.float()).pow(2).flatten(1).sum(1).double().cpu()
-            draws[:, j] = kappa(scheduler, t, config.kappa) * sq
+            if config.estimator == "standard":
+                sq = (noise - eps_u).float().pow(2) - (noise - eps_c).float().pow(2)
+            else:
+                sq = (eps_c.float() - eps_u.float()).pow(2)
+            draws[:, j] = kappa(scheduler, t, config.kappa) * sq.flatten(1).sum(1).double().cpu()
         means.append(draws.mean(1).numpy())
         errs.append((draws.std(1) / np.sqrt(n_timesteps)).numpy())
     return ImageMI(np.concatenate(means), np.concatenate(errs))
@@ -110,17 +123,28 @@ def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32
 
 @register("mi")
 class MIScorer:
-    """Point-wise MI of existing images under the model itself (the model is the scorer)."""
+    """Point-wise MI of existing images under the model itself (the model is the scorer). Its options are
+    MIConfig's fields, so `--option estimator=standard` and `[scorer_options.mi]` reach them."""
 
     name = "mi"
     higher_is_better = True
     needs_model = True
 
-    def __init__(self, pipe, config: MIConfig = MIConfig(), n_timesteps: int = 32, seed: int = 0, cache_dir=None):
+    def __init__(self, pipe, kappa: KappaVariant = "official", min_timestep: int = 50,
+                 estimator: Estimator = "orthogonal", n_timesteps: int = 32, seed: int = 0, cache_dir=None):
         if pipe is None:
             raise UserInputError("the mi scorer needs the model: pass --model")
-        self.pipe, self.config, self.n_timesteps, self.seed = pipe, config, n_timesteps, seed
+        check_mi_config(MIConfig(kappa, min_timestep, estimator))
+        self.pipe, self.config = pipe, MIConfig(kappa, min_timestep, estimator)
+        self.n_timesteps, self.seed = n_timesteps, seed
 
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
         result = image_mi(self.pipe, images, prompts, self.n_timesteps, self.seed, self.config)
         return {"mi": result.mean, "mi_stderr": result.stderr}
+
+
+def check_mi_config(config: MIConfig) -> None:
+    for field, value, allowed in (("kappa", config.kappa, ("official", "paper")),
+                                  ("estimator", config.estimator, ESTIMATORS)):
+        if value not in allowed:
+            raise UserInputError(f"unknown MI {field} {value!r}; choose from {', '.join(allowed)}")

@@ -117,6 +117,17 @@ def test_rerun_with_other_prompts_is_refused_and_keeps_the_run(tiny_model, tmp_p
     assert "other prompts, sampler" in capsys.readouterr().err
     assert pool_rows(run) == rows
 
+    # a run written before [mi] had its estimator field resumes (it was made at the default); another one does not
+    (tmp_path / "train.jsonl").write_text(PROMPTS)
+    inputs = json.loads((run / "inputs.json").read_text())
+    for stored, code in (("orthogonal", 0), ("standard", 2)):
+        inputs["mi"] = {k: v for k, v in inputs["mi"].items() if k != "estimator"}
+        if stored != "orthogonal":
+            inputs["mi"]["estimator"] = stored
+        (run / "inputs.json").write_text(json.dumps(inputs))
+        assert main(args) == code
+    assert "other mi" in capsys.readouterr().err and pool_rows(run) == rows
+
 
 def test_zero_selected_is_a_clear_error_and_keeps_the_pool(tiny_model, tmp_path, capsys):
     recipe = tmp_path / "strict.toml"

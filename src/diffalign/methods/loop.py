@@ -34,7 +34,7 @@ from ..evaluation.bench import run_bench
 from ..pool import Pool, PoolRow, row_id
 from ..sampling import encode_prompts, sample
 from ..scorers import make_scorer
-from ..scorers.mi import PointwiseMIHook
+from ..scorers.mi import MIConfig, PointwiseMIHook
 from ..selection import preference_pairs, select
 from ..training import (attach_adapter, frozen_conditioning, load_adapter_state, save_adapter, train_adapter,
                         trained_conditioning)
@@ -129,11 +129,16 @@ def run_inputs(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt]) -
             "eval": asdict(recipe.eval)}
 
 
+INPUT_DEFAULTS = {"mi": asdict(MIConfig())}  # run inputs whose fields can grow; new fields resume at their default
+
+
 def check_resumable(run: Path, inputs: dict) -> None:
     """Refuse to resume a run folder made from other inputs: its rows are keyed by prompt index and seed."""
     path = run / "inputs.json"
     if path.exists():
         before = json.loads(path.read_text())
+        for k, defaults in INPUT_DEFAULTS.items():  # a run written before a field existed was made at its default
+            before[k] = {**defaults, **before.get(k, {})}
         changed = [k for k in inputs if before.get(k) != json.loads(json.dumps(inputs[k]))]
         if changed:
             raise UserInputError(f"{run} holds a run made with other {', '.join(changed)}; rerun with the same "

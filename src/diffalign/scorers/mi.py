@@ -134,8 +134,8 @@ class MIScorer:
                  estimator: Estimator = "orthogonal", n_timesteps: int = 32, seed: int = 0, cache_dir=None):
         if pipe is None:
             raise UserInputError("the mi scorer needs the model: pass --model")
-        check_mi_config(MIConfig(kappa, min_timestep, estimator))
         self.pipe, self.config = pipe, MIConfig(kappa, min_timestep, estimator)
+        check_mi_config(self.config)
         self.n_timesteps, self.seed = n_timesteps, seed
 
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ from scipy.stats import kendalltau
 from diffalign.evaluation.bench import score_images
 from diffalign.models import default_guidance, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.scorers.mi import ESTIMATORS, MIConfig, MIScorer, PointwiseMIHook
+from diffalign.scorers.mi import ESTIMATORS, KAPPA_VARIANTS, MIConfig, MIScorer, PointwiseMIHook
 from diffalign.world.prompts import shipped_prompts
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     expanded = [p for p in prompts for _ in range(args.candidates)]
     seeds = [k for _ in prompts for k in range(args.candidates)]
     variants = {f"{kappa}_t>{cut}": MIConfig(kappa=kappa, min_timestep=cut)
-                for kappa in ("official", "paper") for cut in (0, 50)}
+                for kappa in KAPPA_VARIANTS for cut in (0, 50)}
     hooks = []
     for name, cfg in variants.items():
         hook = PointwiseMIHook(pipe.scheduler, cfg)

@@ -19,7 +19,7 @@ Timesteps at or below `min_timestep` are skipped: the estimator's variance explo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from .base import register
 
 KappaVariant = Literal["official", "paper"]
 Estimator = Literal["orthogonal", "standard"]
-ESTIMATORS = ("orthogonal", "standard")
+KAPPA_VARIANTS, ESTIMATORS = get_args(KappaVariant), get_args(Estimator)
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class MIScorer:
 
 
 def check_mi_config(config: MIConfig) -> None:
-    for field, value, allowed in (("kappa", config.kappa, ("official", "paper")),
+    for field, value, allowed in (("kappa", config.kappa, KAPPA_VARIANTS),
                                   ("estimator", config.estimator, ESTIMATORS)):
         if value not in allowed:
             raise UserInputError(f"unknown MI {field} {value!r}; choose from {', '.join(allowed)}")

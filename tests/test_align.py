@@ -129,6 +129,20 @@ def test_rerun_with_other_prompts_is_refused_and_keeps_the_run(tiny_model, tmp_p
     assert "other mi" in capsys.readouterr().err and pool_rows(run) == rows
 
 
+def test_a_run_on_the_builtin_model_records_its_weights():
+    """Retraining the built-in model keeps its path; a run made on the old weights must not resume on the new."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from diffalign.builtin import BUILTIN_MODEL_DIR
+    from diffalign.methods.loop import model_identity
+
+    weights = (BUILTIN_MODEL_DIR / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    builtin = model_identity(SimpleNamespace(name_or_path=str(BUILTIN_MODEL_DIR)))
+    assert builtin == f"builtin:{hashlib.sha256(weights).hexdigest()[:12]}"
+    assert model_identity(SimpleNamespace(name_or_path="org/sd")) == "org/sd"
+
+
 def test_zero_selected_is_a_clear_error_and_keeps_the_pool(tiny_model, tmp_path, capsys):
     recipe = tmp_path / "strict.toml"
     recipe.write_text('name = "strict"\n[selector]\nkind = "threshold"\nscores = ["mi"]\nminimums = { mi = 1e9 }\n')
@@ -176,6 +190,10 @@ def test_recipe_check_names_kinds_and_stray_scorer_options():
         check_recipe(replace(recipe, scorers=["aesthetics"]))
     with pytest.raises(UserInputError, match="vqa scorer: .*colour"):
         check_recipe(replace(recipe, scorer_options={**recipe.scorer_options, "vqa": {"colour": "red"}}))
+    mitune = load_recipe("mitune", builtin_model=True)
+    check_recipe(replace(mitune, scorer_options={"mi": {"n_timesteps": 8}}))  # an image-MI-only option
+    with pytest.raises(UserInputError, match=r"set MI's estimator in the \[mi\] table"):
+        check_recipe(replace(mitune, scorer_options={"mi": {"estimator": "standard", "n_timesteps": 8}}))
 
 
 def test_unknown_recipe(tmp_path, capsys):

@@ -123,10 +123,18 @@ def run_inputs(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt]) -
     """What finished pools, latents and evals were made from. Selector and trainer settings are left out:
     changing them on a rerun (e.g. adding a fallback) only affects rounds that have not finished."""
     sampler = {k: v for k, v in asdict(recipe.sampler).items() if k not in ("batch_size", "keep_latents")}
-    model = str(getattr(pipe, "name_or_path", None))
-    return {"model": "builtin" if model == str(BUILTIN_MODEL_DIR) else model, "prompts": prompts_digest(prompts),
+    return {"model": model_identity(pipe), "prompts": prompts_digest(prompts),
             "val_prompts": prompts_digest(val), "sampler": sampler, "mi": asdict(recipe.mi),
             "eval": asdict(recipe.eval)}
+
+
+def model_identity(pipe) -> str:
+    """The hub id or path; for the built-in model also its UNet's digest, since retraining it keeps the path."""
+    model = str(getattr(pipe, "name_or_path", None))
+    if model != str(BUILTIN_MODEL_DIR):
+        return model
+    weights = BUILTIN_MODEL_DIR / "unet" / "diffusion_pytorch_model.safetensors"
+    return f"builtin:{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
 
 
 INPUT_DEFAULTS = {"mi": asdict(MIConfig())}  # run inputs whose fields can grow; new fields resume at their default

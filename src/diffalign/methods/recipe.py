@@ -123,6 +123,10 @@ def check_recipe(recipe: Recipe) -> None:
     if not recipe.scorers:
         raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
     check_mi_config(recipe.mi)
+    in_both = sorted(set(recipe.scorer_options.get("mi", {})) & {f.name for f in fields(MIConfig)})
+    if in_both:  # one source: the sampling hook reads [mi] only
+        raise UserInputError(f"set MI's {', '.join(in_both)} in the [mi] table, which the sampling hook and the "
+                             f"scorer both read, not in [scorer_options.mi]")
     for name in recipe.scorers:
         check_scorer(name, **recipe.scorer_options.get(name, {}))
     stray = sorted(set(recipe.scorer_options) - set(recipe.scorers))

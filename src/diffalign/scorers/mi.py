@@ -124,7 +124,7 @@ def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32
 @register("mi")
 class MIScorer:
     """Point-wise MI of existing images under the model itself (the model is the scorer). Its options are
-    MIConfig's fields, so `--option estimator=standard` and `[scorer_options.mi]` reach them."""
+    MIConfig's fields (a recipe sets those in [mi]) and the Monte-Carlo size and seed ([scorer_options.mi])."""
 
     name = "mi"
     higher_is_better = True

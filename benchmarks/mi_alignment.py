@@ -1,10 +1,12 @@
 """Point-wise MI as an alignment measure: Kendall tau, within each prompt's candidates, between MI
 and the reference evaluator's score, averaged over prompts; prints JSON.
 
-MI two ways: filled in during sampling (the trajectory estimate MI-Tune uses, four kappa / cut-off
-variants) and, with --image-mi N, re-estimated on the finished image (N stratified timesteps).
+MI two ways: filled in during sampling (the trajectory estimate MI-Tune uses, each kappa variant at each
+--cutoffs value) and, with --image-mi N, re-estimated on the finished image (N stratified timesteps over
+t > --image-cutoff) by each of --estimators.
 
     python benchmarks/mi_alignment.py [--model builtin] [--per-category 10] [--candidates 16] [--image-mi 16]
+        [--estimators orthogonal standard contrastive] [--cutoffs 0 50 500] [--image-cutoff 500]
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main() -> None:
     parser.add_argument("--image-mi", type=int, default=0, help="also MI of the final images with N timesteps")
     parser.add_argument("--estimators", nargs="+", default=["orthogonal"], choices=ESTIMATORS,
                         help="with --image-mi: which estimators of the final images' MI (default: orthogonal, Eq. 2)")
+    parser.add_argument("--cutoffs", nargs="+", type=int, default=[0, 50],
+                        help="the hook's min_timestep values to measure (default: 0 50)")
+    parser.add_argument("--image-cutoff", type=int, default=50, help="with --image-mi: its min_timestep")
     args = parser.parse_args()
     t0 = time.perf_counter()
     pipe = load_pipeline(args.model)
@@ -44,7 +49,7 @@ def main() -> None:
     expanded = [p for p in prompts for _ in range(args.candidates)]
     seeds = [k for _ in prompts for k in range(args.candidates)]
     variants = {f"{kappa}_t>{cut}": MIConfig(kappa=kappa, min_timestep=cut)
-                for kappa in KAPPA_VARIANTS for cut in (0, 50)}
+                for kappa in KAPPA_VARIANTS for cut in args.cutoffs}
     hooks = []
     for name, cfg in variants.items():
         hook = PointwiseMIHook(pipe.scheduler, cfg)
@@ -55,13 +60,16 @@ def main() -> None:
                      SamplerConfig(steps=args.steps, scheduler=args.scheduler, guidance=guidance), tuple(hooks))
     rows = score_images(expanded, [s.image for s in samples], seeds)
     names = list(variants)
+    sampling_seconds, scoring_seconds = round(time.perf_counter() - t0, 1), {}
     if args.image_mi:
         images = np.stack([s.image for s in samples])
         for estimator in args.estimators:
-            name = f"image_mi_{estimator}"
-            scorer = MIScorer(pipe, estimator=estimator, n_timesteps=args.image_mi)
+            name = f"image_mi_{estimator}_t>{args.image_cutoff}"
+            scorer = MIScorer(pipe, estimator=estimator, min_timestep=args.image_cutoff, n_timesteps=args.image_mi)
+            start = time.perf_counter()
             for s, value in zip(samples, scorer.score(images, [p.text for p in expanded])["mi"]):
                 s.scores[name] = float(value)
+            scoring_seconds[name] = round(time.perf_counter() - start, 1)
             names.append(name)
     result = {}
     for name in names:
@@ -79,6 +87,7 @@ def main() -> None:
                         "per_category": {c: round(float(np.mean(v)), 4) for c, v in per_category.items()}}
     print(json.dumps({"model": args.model, "prompts": len(prompts), "candidates": args.candidates,
                       "steps": args.steps, "guidance": guidance, "kendall_tau_mi_vs_reference": result,
+                      "sampling_seconds": sampling_seconds, "image_mi_seconds": scoring_seconds,
                       "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
 
 

@@ -77,6 +77,19 @@ def test_standard_mi_estimator_scores_the_pool_after_sampling(tiny_model, tmp_pa
     assert any(row["scores"]["mi"] < 0 for row in rows) or len({row["scores"]["mi"] for row in rows}) == 6
 
 
+def test_contrastive_mi_from_the_command_line(tiny_model, tmp_path):
+    assert main(align_args(tiny_model, tmp_path, "run", "--mi-estimator", "contrastive", "--mi-min-timestep", "500",
+                           "--lora", "--rank", "4")) == 0
+    run = tmp_path / "run"
+    assert json.loads((run / "recipe.json").read_text())["mi"] == {"kappa": "official", "min_timestep": 500,
+                                                                   "estimator": "contrastive"}
+    rows = pool_rows(run)
+    assert len(rows) == 6 and all({"mi", "mi_stderr"} <= row["scores"].keys() for row in rows)
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses an unknown estimator before anything runs
+        main(align_args(tiny_model, tmp_path, "bad", "--mi-estimator", "exact"))
+    assert exit_info.value.code == 2 and not (tmp_path / "bad").exists()
+
+
 def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path, monkeypatch):
     real, calls = loop.sample, {"n": 0}
 

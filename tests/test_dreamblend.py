@@ -66,8 +66,9 @@ def test_prior_preservation_images_come_from_the_base_model_and_change_training(
     out = checkpoints[0].parent
     pngs = sorted((out / "class_images").glob("*.png"))
     assert len(pngs) == 2
-    base = sample(tiny_pipe, ["a square"], [1], SAMPLER, progress=False)[0].image
-    assert np.array_equal(np.asarray(Image.open(pngs[1])), base)
+    base = sample(tiny_pipe, ["a square"] * 2, [0, 1], SAMPLER, progress=False)  # the batch personalize drew
+    for png, s in zip(pngs, base):  # float summation order may move a pixel by one level, never more
+        assert np.abs(np.asarray(Image.open(png)).astype(int) - s.image).max() <= 1
     # the same run without the prior loss ends somewhere else
     pipe = load_pipeline(str(tiny_model), device="cpu")
     alone = personalize(pipe, subject_images(), small_config(prior_weight=0.0), tmp_path, progress=False)

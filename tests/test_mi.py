@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,9 @@ import torch
 from diffalign.errors import UserInputError
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers import make_scorer
-from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
+from diffalign.sampling.sampler import encode_prompts
+from diffalign.scorers.contrasts import contrast_prompts
+from diffalign.scorers.mi import MIConfig, PointwiseMIHook, encode_images, image_mi, kappa
 
 CFG = SamplerConfig(steps=6, guidance=5.0, scheduler="ddim")
 
@@ -100,7 +104,49 @@ def test_standard_estimator_is_a_gap_in_denoising_error_and_only_for_images(tiny
         assert np.abs(empty).max() < 1e-3 * np.abs(orthogonal.mean).max()
     with pytest.raises(ValueError, match="orthogonal estimator only"):
         PointwiseMIHook(tiny_pipe.scheduler, MIConfig(estimator="standard"))
-    with pytest.raises(UserInputError, match="unknown MI estimator 'exact'; choose from orthogonal, standard"):
+    with pytest.raises(UserInputError, match="unknown MI estimator .exact.; choose from orthogonal, standard, co"):
         make_scorer("mi", tiny_pipe, estimator="exact")
     scored = make_scorer("mi", tiny_pipe, estimator="standard", n_timesteps=8, seed=1).score(images, ["a red circle"] * 3)
     np.testing.assert_array_equal(scored["mi"], standard.mean)
+
+
+def test_contrastive_estimator_is_the_margin_over_the_closest_rival(tiny_pipe):
+    """By hand, with the same stratified draws: per draw, kappa_t ||eps - eps(z_t, c, t)||^2 for the prompt, the
+    null prompt and each contrast; the estimate is min over rivals of (mean error under it - under the prompt)."""
+    prompt = "a red square and a blue circle"
+    texts = [prompt, "", *contrast_prompts(prompt)]
+    images = np.stack([s.image for s in sample(tiny_pipe, [prompt], [3], CFG)])
+    config = MIConfig(estimator="contrastive", min_timestep=500)
+    got = image_mi(tiny_pipe, images, [prompt], n_timesteps=4, seed=2, config=config)
+    standard = image_mi(tiny_pipe, images, [prompt], n_timesteps=4, seed=2,
+                        config=replace(config, estimator="standard"))
+    gen = torch.Generator("cpu").manual_seed(2)
+    edges = np.linspace(501, 1000, 5)
+    with torch.no_grad():
+        z0 = encode_images(tiny_pipe, images)
+        embeds = encode_prompts(tiny_pipe, texts)
+        errors = []
+        for j in range(4):
+            t = torch.randint(int(edges[j]), int(edges[j + 1]), (1,), generator=gen)
+            noise = torch.randn(z0.shape, generator=gen)
+            z_t = tiny_pipe.scheduler.add_noise(z0, noise, t)
+            eps = tiny_pipe.unet(z_t.expand(len(texts), -1, -1, -1), t.expand(len(texts)),
+                                 encoder_hidden_states=embeds).sample
+            errors.append(kappa(tiny_pipe.scheduler, t) * (noise - eps).pow(2).flatten(1).sum(1).double())
+    errors = torch.stack(errors)  # draws x prompts
+    gaps = errors.mean(0)[1:] - errors.mean(0)[0]
+    assert np.isclose(got.mean[0], float(gaps.min()), rtol=1e-4)
+    assert np.isclose(standard.mean[0], float(gaps[0]), rtol=1e-4)  # the null prompt is the standard estimate's rival
+    per_draw = errors[:, 1] - errors[:, 0]  # jackknife of a mean = the plain Monte-Carlo standard error
+    assert np.isclose(standard.stderr[0], float(per_draw.std() / 2), rtol=1e-4)
+    assert got.stderr[0] > 0
+
+
+def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
+    prompts = ["a giraffe next to a lamp", "a red square and a blue circle"]
+    assert contrast_prompts(prompts[0]) == [] and contrast_prompts(prompts[1])
+    images = np.stack([s.image for s in sample(tiny_pipe, prompts, [0, 1], CFG)])
+    contrastive = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="contrastive"))
+    standard = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="standard"))
+    assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=1e-4)
+    assert contrastive.mean[1] <= standard.mean[1]  # the null prompt is one of the rivals

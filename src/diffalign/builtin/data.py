@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from ..world.perturb import attribute_swaps
 from ..world.prompts import random_spec, val_prompt_texts
 from ..world.render import render_prompt
 from ..world.spec import PromptSpec
@@ -107,16 +108,6 @@ def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
             options.append(spec.with_object(0, color=str(rng.choice([c for c in COLORS if c != group.color]))))
         options.append(spec.with_object(0, shape=str(rng.choice([s for s in SHAPES if s != group.shape]))))
     return options[int(rng.integers(len(options)))]
-
-
-def attribute_swaps(spec: PromptSpec) -> list[PromptSpec]:
-    """The spec with one attribute (colour, texture, size or shape) exchanged between its two object groups,
-    one per attribute they differ in: the same words, bound the other way round."""
-    if len(spec.objects) != 2:
-        return []
-    a, b = spec.objects
-    return [replace(spec, objects=(replace(a, **{f: getattr(b, f)}), replace(b, **{f: getattr(a, f)})))
-            for f in ("color", "texture", "size", "shape") if getattr(a, f) != getattr(b, f)]
 
 
 def binding_noise(captions: list[str], share: float, rng: np.random.Generator) -> list[str]:

@@ -11,6 +11,7 @@ from ..evaluation.table import before_after_table
 from ..methods.loop import align
 from ..methods.recipe import check_recipe, load_recipe, override
 from ..models import is_shapes_world_model, load_pipeline
+from ..scorers.mi import ESTIMATORS
 from ..selection import SELECTOR_KINDS
 from ..world.grammar import parse
 from ..world.prompts import first_per_category, read_prompt_file, shipped_prompts
@@ -44,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the selected samples, as the papers) or dpo (Diffusion-DPO on selected vs least preferred pairs)")
     p.add_argument("--pairs", type=int, help="dpo: rejected partners per selected candidate (its prompt's least "
                    "preferred candidates)")
+    p.add_argument("--mi-estimator", choices=ESTIMATORS, help="point-wise MI: orthogonal (Eq. 2, free during "
+                   "sampling), standard (denoising-error gap) or contrastive (margin over contrast prompts)")
+    p.add_argument("--mi-min-timestep", type=int, help="point-wise MI: keep only timesteps t > N")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> None:
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
                          "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
-                         "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category})
+                         "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
+                         "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep})
     check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:

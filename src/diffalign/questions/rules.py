@@ -160,7 +160,7 @@ def _chunks(tokens: list[str]) -> list[_Chunk | str]:
     while i < len(tokens):
         token, before = tokens[i], tokens[i - 1] if i else None
         after = tokens[i + 1] if i + 1 < len(tokens) else None
-        relation, length = _relation_at(tokens, i)
+        relation, length = relation_at(tokens, i)
         if relation is not None:
             close()
             items.append(relation)
@@ -185,7 +185,8 @@ def _chunks(tokens: list[str]) -> list[_Chunk | str]:
     return items
 
 
-def _relation_at(tokens: list[str], i: int) -> tuple[str | None, int]:
+def relation_at(tokens: list[str], i: int) -> tuple[str | None, int]:
+    """The canonical relation phrase starting at tokens[i] (longest match) and its length in tokens."""
     for length in range(min(_LONGEST_RELATION, len(tokens) - i), 0, -1):
         relation = RELATIONS.get(tuple(tokens[i:i + length]))
         if relation is not None:

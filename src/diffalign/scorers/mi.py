@@ -7,6 +7,12 @@ summed over latent dimensions (nats, as in the paper): the "orthogonal" estimato
 the gap in denoising error, kappa_t (||eps - eps(z_t, null, t)||^2 - ||eps - eps(z_t, p, t)||^2) for the noise
 eps that made z_t: both agree in expectation for an ideal denoiser, but only the standard one can go negative,
 as the point-wise MI of an image that contradicts its prompt does. It needs eps, so only `image_mi` has it.
+The "contrastive" one asks the same denoising errors a sharper question: by how much the prompt explains the
+image better than its closest rival among the null prompt and the prompts the model confuses with it
+(contrasts.py: attributes swapped or leaked, another relation, a count one off), min_c (e_c - e_p) in nats: the
+model as its own zero-shot classifier (Li et al. 2023), with the margin kept rather than a softmax, which
+saturates for every well-aligned image. The point-wise MI of every prompt carries the same image-specific terms
+(how much detail there is to denoise); under paired draws the contrast cancels them and leaves the binding.
 Two ways of computing share `kappa`:
 - `PointwiseMIHook` fills the estimate in for free while sampling with classifier-free guidance:
   both predictions are already computed at every visited timestep.
@@ -28,9 +34,10 @@ from ..errors import UserInputError
 from ..sampling.hooks import StepState
 from ..sampling.sampler import encode_prompts, to_epsilon
 from .base import register
+from .contrasts import contrast_prompts
 
 KappaVariant = Literal["official", "paper"]
-Estimator = Literal["orthogonal", "standard"]
+Estimator = Literal["orthogonal", "standard", "contrastive"]
 KAPPA_VARIANTS, ESTIMATORS = get_args(KappaVariant), get_args(Estimator)
 
 
@@ -82,43 +89,97 @@ class PointwiseMIHook:
 @dataclass
 class ImageMI:
     mean: np.ndarray  # per image
-    stderr: np.ndarray  # standard error of the Monte-Carlo mean
+    stderr: np.ndarray  # standard error of the Monte-Carlo mean (jackknife over the timestep draws)
 
 
 @torch.no_grad()
 def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32, seed: int = 0,
              config: MIConfig = MIConfig(), batch_size: int = 32) -> ImageMI:
-    """MI of existing (image, prompt) pairs: stratified t over (min_timestep, T), fresh noise per draw."""
+    """MI of existing (image, prompt) pairs: stratified t over (min_timestep, T), fresh noise per draw, the
+    same draw for every prompt an image is compared under (paired, so what the prompts share cancels)."""
     scheduler = pipe.scheduler
     T = scheduler.config.num_train_timesteps
     gen = torch.Generator("cpu").manual_seed(seed)
     edges = np.linspace(config.min_timestep + 1, T, n_timesteps + 1)
-    uncond = encode_prompts(pipe, [""])
     means, errs = [], []
     for start in range(0, len(prompts), batch_size):
-        x = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        x = x.to(pipe.device, pipe.vae.dtype)
-        z0 = pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
-        cond = encode_prompts(pipe, prompts[start : start + batch_size])
-        n = len(z0)
-        draws = torch.zeros(n, n_timesteps, dtype=torch.float64)
+        z0 = encode_images(pipe, images[start : start + batch_size])
+        texts, columns = compared_prompts(prompts[start : start + batch_size], config.estimator)
+        embeds = encode_prompts(pipe, texts)
+        index = {text: n for n, text in enumerate(texts)}
+        rows = [(i, k, index[text]) for i, column in enumerate(columns) for k, text in enumerate(column)]
+        image, column = torch.tensor([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
+        draws = torch.zeros(len(z0), max(map(len, columns)), n_timesteps, dtype=torch.float64)
         for j in range(n_timesteps):
             lo, hi = int(edges[j]), max(int(edges[j + 1]), int(edges[j]) + 1)
-            t = torch.randint(lo, hi, (n,), generator=gen)
+            t = torch.randint(lo, hi, (len(z0),), generator=gen)
             noise = torch.randn(z0.shape, generator=gen).to(z0)
-            z_t = scheduler.add_noise(z0, noise, t.to(z0.device))
-            out = pipe.unet(torch.cat([z_t, z_t]), torch.cat([t, t]).to(z0.device),
-                            encoder_hidden_states=torch.cat([uncond.expand(n, -1, -1), cond])).sample
-            eps_u, eps_c = to_epsilon(scheduler, out, torch.cat([z_t, z_t]), torch.cat([t, t])).chunk(2)
-            if config.estimator == "standard":
-                sq = (noise - eps_u).float().pow(2) - (noise - eps_c).float().pow(2)
-            else:
-                sq = (eps_c.float() - eps_u.float()).pow(2)
-            draws[:, j] = kappa(scheduler, t, config.kappa) * sq.flatten(1).sum(1).double().cpu()
-        means.append(draws.mean(1).numpy())
-        errs.append((draws.std(1) / np.sqrt(n_timesteps)).numpy())
+            eps = _predict(pipe, scheduler.add_noise(z0, noise, t.to(z0.device)), t, embeds, rows, 2 * batch_size)
+            weight = kappa(scheduler, t, config.kappa)
+            if config.estimator == "orthogonal":  # the prompt's prediction against the null prompt's
+                on_device = column.to(eps.device)
+                draws[:, 0, j] = weight * _sq(eps[on_device == 0] - eps[on_device == 1])
+            else:  # the denoising error under each prompt
+                draws[image, column, j] = weight[image] * _sq(noise[image.to(noise.device)] - eps)
+        valid = torch.tensor([[k < len(c) for k in range(draws.shape[1])] for c in columns])
+        mean, stderr = _jackknife(draws, lambda d: _reduce(config.estimator, d, valid))
+        means.append(mean.numpy())
+        errs.append(stderr.numpy())
     return ImageMI(np.concatenate(means), np.concatenate(errs))
 
+
+def compared_prompts(prompts: list[str], estimator: Estimator) -> tuple[list[str], list[list[str]]]:
+    """Per image, the prompts its noise predictions are compared under: its own, the null prompt, and for the
+    contrastive estimator its contrasts. Returns the distinct texts (to encode once) and each image's column."""
+    columns = [[p, "", *(contrast_prompts(p) if estimator == "contrastive" else ())] for p in prompts]
+    return list(dict.fromkeys(t for column in columns for t in column)), columns
+
+
+def encode_images(pipe, images: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = x.to(pipe.device, pipe.vae.dtype)
+    return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
+
+
+def _predict(pipe, z_t, t, embeds, rows, chunk: int) -> torch.Tensor:
+    """The UNet's epsilon for each (image, column, text index) row, in chunks of at most `chunk` rows."""
+    out = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        images = torch.tensor([r[0] for r in part], device=z_t.device)
+        x, steps = z_t[images], t.to(z_t.device)[images]
+        hidden = embeds[torch.tensor([r[2] for r in part], device=embeds.device)]
+        out.append(to_epsilon(pipe.scheduler, pipe.unet(x, steps, encoder_hidden_states=hidden).sample, x, steps))
+    return torch.cat(out)
+
+
+def _sq(x: torch.Tensor) -> torch.Tensor:
+    """Squared norm per row, summed over latent dimensions, in float64 on the CPU."""
+    return x.float().pow(2).flatten(1).sum(1).double().cpu()
+
+
+def _reduce(estimator: Estimator, d: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per image, the estimate from its columns' mean over draws: d[:, 0] for orthogonal; the gap in denoising
+    error (null minus prompt) for standard; for contrastive, the smallest such gap over the null prompt and the
+    contrasts, min_c (e_c - e_p): the prompt's point-wise MI less its closest rival's, which with no contrasts is
+    the standard estimate."""
+    if estimator == "orthogonal":
+        return d[:, 0]
+    if estimator == "standard":
+        return d[:, 1] - d[:, 0]
+    return (d[:, 1:] - d[:, :1]).masked_fill(~valid[:, 1:], torch.inf).min(1).values
+
+
+def _jackknife(draws: torch.Tensor, estimate) -> tuple[torch.Tensor, torch.Tensor]:
+    """estimate(mean over the last axis) and its jackknife standard error over that axis; for an estimate linear
+    in the mean this is the sample standard deviation over sqrt(n), as for a plain Monte-Carlo mean."""
+    n = draws.shape[-1]
+    full = estimate(draws.mean(-1))
+    if n < 2:
+        return full, torch.full_like(full, torch.nan)
+    leave_one_out = torch.stack([estimate((draws.sum(-1) - draws[..., j]) / (n - 1)) for j in range(n)], -1)
+    spread = (leave_one_out - leave_one_out.mean(-1, keepdim=True)).pow(2).sum(-1)
+    return full, (spread * (n - 1) / n).sqrt()
 
 
 @register("mi")

@@ -178,6 +178,7 @@ def test_bad_prompts_are_rejected_before_any_work(content, message, tmp_path, ca
     (["--rounds", "0"], "rounds (--rounds) must be at least 1"),
     (["--lr", "0"], "train.lr (--lr) must be positive"),
     (["--prompts-per-category", "0"], "prompts_per_category (--prompts-per-category) must be at least 1"),
+    (["--mi-timesteps", "0"], "scorer_options.mi.n_timesteps (--mi-timesteps) must be at least 1"),
     (["--recipe", "TOML"], "unknown scorer 'mii'"),
 ])
 def test_bad_recipe_settings_are_refused_before_any_work(options, message, tmp_path, capsys):

@@ -150,3 +150,7 @@ def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
     standard = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="standard"))
     assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=1e-4)
     assert contrastive.mean[1] <= standard.mean[1]  # the null prompt is one of the rivals
+    with pytest.raises(UserInputError, match="at least 1 timestep"):
+        make_scorer("mi", tiny_pipe, estimator="contrastive", n_timesteps=0)
+    with pytest.raises(UserInputError, match=r"min_timestep must be in \[0, 999\)"):
+        image_mi(tiny_pipe, images, prompts, n_timesteps=2, config=MIConfig(min_timestep=999))

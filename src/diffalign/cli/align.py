@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserInputError
@@ -48,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mi-estimator", choices=ESTIMATORS, help="point-wise MI: orthogonal (Eq. 2, free during "
                    "sampling), standard (denoising-error gap) or contrastive (margin over contrast prompts)")
     p.add_argument("--mi-min-timestep", type=int, help="point-wise MI: keep only timesteps t > N")
+    p.add_argument("--mi-timesteps", type=int, help="point-wise MI scored on the images (standard, contrastive): "
+                   "Monte-Carlo timesteps per image ([scorer_options.mi] n_timesteps)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
@@ -85,6 +88,9 @@ def run(args: argparse.Namespace) -> None:
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep})
+    if args.mi_timesteps is not None:
+        mi_options = {**recipe.scorer_options.get("mi", {}), "n_timesteps": args.mi_timesteps}
+        recipe = replace(recipe, scorer_options={**recipe.scorer_options, "mi": mi_options})
     check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:

@@ -104,6 +104,8 @@ def check_recipe(recipe: Recipe) -> None:
               "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
               "train.batch_size": recipe.train.batch_size, "sampler.steps (--steps)": recipe.sampler.steps,
               "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
+              "scorer_options.mi.n_timesteps (--mi-timesteps)":
+                  recipe.scorer_options.get("mi", {}).get("n_timesteps", 1),
               "prompts_per_category (--prompts-per-category)":
                   1 if recipe.prompts_per_category is None else recipe.prompts_per_category}
     for name, value in counts.items():

@@ -100,6 +100,9 @@ def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32
     scheduler = pipe.scheduler
     T = scheduler.config.num_train_timesteps
     gen = torch.Generator("cpu").manual_seed(seed)
+    if not 0 <= config.min_timestep < T - 1:
+        raise UserInputError(f"MI min_timestep must be in [0, {T - 1}) for a model trained on {T} timesteps, "
+                             f"got {config.min_timestep}")
     edges = np.linspace(config.min_timestep + 1, T, n_timesteps + 1)
     means, errs = [], []
     for start in range(0, len(prompts), batch_size):
@@ -197,6 +200,8 @@ class MIScorer:
             raise UserInputError("the mi scorer needs the model: pass --model")
         self.pipe, self.config = pipe, MIConfig(kappa, min_timestep, estimator)
         check_mi_config(self.config)
+        if n_timesteps < 1:
+            raise UserInputError(f"the mi scorer needs at least 1 timestep per image (n_timesteps), got {n_timesteps}")
         self.n_timesteps, self.seed = n_timesteps, seed
 
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:

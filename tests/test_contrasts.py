@@ -1,5 +1,6 @@
 """Contrast prompts: what the contrastive MI estimator weighs an image against."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from diffalign.world.grammar import parse
 from diffalign.world.perturb import contrast_specs, meaning
 
 COMPBENCH = Path(__file__).resolve().parents[2] / "shared" / "compbench"
+SAMPLE = Path(__file__).parent / "data" / "compbench_sample.jsonl"
 
 
 def test_builtin_contrasts_are_the_binding_errors_and_never_the_prompt_reworded():
@@ -46,6 +48,15 @@ def test_free_english_edits_words_in_place():
     # the coloured objects need not be the first two the sentence names
     assert contrast_prompts("A bathroom with white tile and a beige toilet.")[0] == (
         "A bathroom with beige tile and a white toilet.")
+
+
+def test_the_shipped_compbench_sample_gets_contrasts_where_it_binds_attributes():
+    for line in SAMPLE.read_text().splitlines():
+        row = json.loads(line)
+        contrasts = contrast_prompts(row["prompt"])
+        assert row["prompt"] not in contrasts and len(set(contrasts)) == len(contrasts)
+        if row["category"] in ("color", "shape", "texture", "numeracy"):
+            assert contrasts, row
 
 
 @pytest.mark.skipif(not COMPBENCH.exists(), reason="needs ../shared/compbench beside the checkout")

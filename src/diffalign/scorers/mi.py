@@ -45,7 +45,9 @@ KAPPA_VARIANTS, ESTIMATORS = get_args(KappaVariant), get_args(Estimator)
 class MIConfig:
     kappa: KappaVariant = "official"  # official: beta_t T / (2 (1 - abar_t)); paper: also / alpha_t
     min_timestep: int = 50  # keep only t > min_timestep
-    estimator: Estimator = "orthogonal"  # orthogonal: Eq. 2; standard: the gap in denoising error (image_mi only)
+    # orthogonal: Eq. 2; standard: the gap in denoising error; contrastive: that gap over the closest contrast
+    # prompt (the last two on finished images only, image_mi)
+    estimator: Estimator = "orthogonal"
 
 
 def kappa(scheduler, t: torch.Tensor, variant: KappaVariant = "official") -> torch.Tensor:

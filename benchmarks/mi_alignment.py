@@ -60,7 +60,7 @@ def main() -> None:
                      SamplerConfig(steps=args.steps, scheduler=args.scheduler, guidance=guidance), tuple(hooks))
     rows = score_images(expanded, [s.image for s in samples], seeds)
     names = list(variants)
-    sampling_seconds, scoring_seconds = round(time.perf_counter() - t0, 1), {}
+    sample_and_evaluate_seconds, scoring_seconds = round(time.perf_counter() - t0, 1), {}
     if args.image_mi:
         images = np.stack([s.image for s in samples])
         for estimator in args.estimators:
@@ -87,7 +87,7 @@ def main() -> None:
                         "per_category": {c: round(float(np.mean(v)), 4) for c, v in per_category.items()}}
     print(json.dumps({"model": args.model, "prompts": len(prompts), "candidates": args.candidates,
                       "steps": args.steps, "guidance": guidance, "kendall_tau_mi_vs_reference": result,
-                      "sampling_seconds": sampling_seconds, "image_mi_seconds": scoring_seconds,
+                      "sample_and_evaluate_seconds": sample_and_evaluate_seconds, "image_mi_seconds": scoring_seconds,
                       "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
 
 

@@ -194,7 +194,7 @@ def test_bad_recipe_settings_are_refused_before_any_work(options, message, tmp_p
 def test_recipe_check_names_kinds_and_stray_scorer_options():
     from dataclasses import replace
 
-    from diffalign.methods.recipe import check_recipe, load_recipe
+    from diffalign.methods.recipe import check_recipe, load_recipe, override
 
     recipe = load_recipe("dreamsync", builtin_model=True)
     check_recipe(recipe)  # the shipped recipes pass
@@ -204,6 +204,9 @@ def test_recipe_check_names_kinds_and_stray_scorer_options():
         check_recipe(replace(recipe, scorers=["aesthetics"]))
     with pytest.raises(UserInputError, match="vqa scorer: .*colour"):
         check_recipe(replace(recipe, scorer_options={**recipe.scorer_options, "vqa": {"colour": "red"}}))
+    kept = override(recipe, **{"scorer_options.vqa.questions": "rules"}).scorer_options  # one option, the rest kept
+    assert kept["vqa"] == {**recipe.scorer_options["vqa"], "questions": "rules"} and kept["aesthetics"] == \
+        recipe.scorer_options["aesthetics"] and recipe.scorer_options["vqa"]["questions"] == "grammar"
     mitune = load_recipe("mitune", builtin_model=True)
     check_recipe(replace(mitune, scorer_options={"mi": {"n_timesteps": 8}}))  # an image-MI-only option
     with pytest.raises(UserInputError, match=r"set MI's estimator in the \[mi\] table"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserInputError
@@ -87,10 +86,8 @@ def run(args: argparse.Namespace) -> None:
                          "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
-                         "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep})
-    if args.mi_timesteps is not None:
-        mi_options = {**recipe.scorer_options.get("mi", {}), "n_timesteps": args.mi_timesteps}
-        recipe = replace(recipe, scorer_options={**recipe.scorer_options, "mi": mi_options})
+                         "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
+                         "scorer_options.mi.n_timesteps": args.mi_timesteps})
     check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
     if recipe.prompts_per_category:

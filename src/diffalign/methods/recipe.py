@@ -83,13 +83,18 @@ def load_recipe(name_or_path: str, builtin_model: bool) -> Recipe:
 
 
 def override(recipe: Recipe, **changes) -> Recipe:
-    """Apply CLI overrides given as dotted names: override(r, rounds=2, **{"adapter.rank": 16})."""
+    """Apply CLI overrides given as dotted names: override(r, rounds=2, **{"adapter.rank": 16}); a scorer option
+    as "scorer_options.<scorer>.<option>", kept beside that scorer's other options."""
     table: dict = {}
     for key, value in changes.items():
         if value is None:
             continue
         section, _, name = key.partition(".")
-        if name:
+        if section == "scorer_options" and name:
+            scorer, _, option = name.partition(".")
+            options = table.setdefault(section, {k: dict(v) for k, v in recipe.scorer_options.items()})
+            options.setdefault(scorer, {})[option] = value
+        elif name:
             table.setdefault(section, {})[name] = value
         else:
             table[key] = value

@@ -135,10 +135,13 @@ def test_contrastive_estimator_is_the_margin_over_the_closest_rival(tiny_pipe):
             errors.append(kappa(tiny_pipe.scheduler, t) * (noise - eps).pow(2).flatten(1).sum(1).double())
     errors = torch.stack(errors)  # draws x prompts
     gaps = errors.mean(0)[1:] - errors.mean(0)[0]
-    assert np.isclose(got.mean[0], float(gaps.min()), rtol=1e-4)
-    assert np.isclose(standard.mean[0], float(gaps[0]), rtol=1e-4)  # the null prompt is the standard estimate's rival
+    # A gap is a difference of errors ~1e3 times larger, each summed in float32 by a UNet whose batch here differs
+    # from image_mi's; so the tolerance is float32 rounding of the errors, not of the gap.
+    rounding = 1e-6 * float(errors.abs().mean())
+    assert np.isclose(got.mean[0], float(gaps.min()), rtol=0, atol=rounding)
+    assert np.isclose(standard.mean[0], float(gaps[0]), rtol=0, atol=rounding)  # the null prompt is the standard's rival
     per_draw = errors[:, 1] - errors[:, 0]  # jackknife of a mean = the plain Monte-Carlo standard error
-    assert np.isclose(standard.stderr[0], float(per_draw.std() / 2), rtol=1e-4)
+    assert np.isclose(standard.stderr[0], float(per_draw.std() / 2), rtol=0, atol=rounding)
     assert got.stderr[0] > 0
 
 
@@ -148,7 +151,8 @@ def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
     images = np.stack([s.image for s in sample(tiny_pipe, prompts, [0, 1], CFG)])
     contrastive = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="contrastive"))
     standard = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="standard"))
-    assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=1e-4)
+    # Equal up to float32 rounding of the ~1e3-sized errors whose difference they are (the UNet batches differ).
+    assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=0, atol=5e-3)
     assert contrastive.mean[1] <= standard.mean[1]  # the null prompt is one of the rivals
     with pytest.raises(UserInputError, match="at least 1 timestep"):
         make_scorer("mi", tiny_pipe, estimator="contrastive", n_timesteps=0)

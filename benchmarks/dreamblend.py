@@ -4,6 +4,7 @@ JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/
 
     python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 200] [--save-every 25] [--lr 1e-3]
         [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0] [--handoffs 2,10,18]
+        [--local-blend 0.3]
         [--coloured-class]
         [--clip HUB_ID --dino HUB_ID]
 
@@ -14,6 +15,9 @@ mean of pattern and context. objects: objects the reference evaluator finds per 
 2-3). blend_minus_end_combined_95: each blend's combined score minus each end's, 95 % interval of a paired bootstrap
 over the context prompts within subjects (all configurations sample the same prompts and seeds). Reruns resume
 (personalization checkpoints are kept in OUT).
+
+--local-blend T: rows local_ALPHA, the blends with local blending (sampling/guidance.py): the edit checkpoint's latent
+only where the guide attends to the subject, the guide's elsewhere, every step.
 
 --handoffs K,...: a diagnosis beside the blends (rows handoff_K): the guide checkpoint denoises the first K steps
 and the edit checkpoint the rest, from the same noise; it shows in which denoising steps the edit checkpoint
@@ -77,8 +81,11 @@ class Handoff:
     def begin(self, batch_size: int) -> None:
         pass
 
-    def start(self, latents, context, scheduler, generators) -> None:
+    def start(self, latents, context, prompts, scheduler, generators) -> None:
         pass
+
+    def finish(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
 
     def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         self.unet.set_adapters(self.guide if index < self.k else self.edit)
@@ -155,6 +162,9 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
     guide, edit = checkpoints[args.guide_index].name, checkpoints[-1].name
     hooks = {f"blend_{alpha:g}": CrossAttentionGuidance(pipe, GuidanceConfig(alpha, args.guidance_steps, guide, edit),
                                                         sampler.guidance) for alpha in args.alphas}
+    hooks.update({f"local_{alpha:g}": CrossAttentionGuidance(
+        pipe, GuidanceConfig(alpha, args.guidance_steps, guide, edit, local_blend=args.local_blend, token=TOKEN),
+        sampler.guidance) for alpha in (args.alphas if args.local_blend is not None else ())})
     hooks.update({f"handoff_{k}": Handoff(pipe.unet, k, guide, edit) for k in args.handoffs})
     for name, hook in hooks.items():
         t0 = time.perf_counter()
@@ -183,7 +193,7 @@ def plot(summary: dict, steps: list[int], path: Path) -> None:
     fig, (curves, plane) = plt.subplots(1, 2, figsize=(11, 4))
     names = ["base", *(f"checkpoint-{s}" for s in steps)]
     steps = [0, *steps]
-    blends = [k for k in summary if k.startswith("blend_")]
+    blends = [k for k in summary if k.startswith(("blend_", "local_"))]
     for metric, style in (("pattern", "o-"), ("clip_i", "s--"), ("dino", "^--"), ("context", "o-"), ("clip_t", "v--")):
         line, = curves.plot(steps, [summary[n][metric] for n in names], style, label=metric)
         for b in blends:
@@ -196,7 +206,7 @@ def plot(summary: dict, steps: list[int], path: Path) -> None:
     for s, n in zip(steps, names):
         plane.annotate(str(s), (summary[n]["context"], summary[n]["pattern"]), fontsize=7)
     for b in blends:
-        plane.plot(summary[b]["context"], summary[b]["pattern"], "*", ms=12, label=b.replace("_", " alpha "))
+        plane.plot(summary[b]["context"], summary[b]["pattern"], "*", ms=12, label=b.replace("_", " alpha ").replace("local", "local blend"))
     plane.set_xlabel("prompt fidelity (context, reference evaluator)")
     plane.set_ylabel("subject fidelity (pattern)")
     plane.set_title("checkpoints (grey) and blends")
@@ -220,6 +230,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="denoising steps")
     parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[0.5, 1.0, 2.0])
     parser.add_argument("--guidance-steps", type=int, default=10)
+    parser.add_argument("--local-blend", type=float, metavar="THRESHOLD",
+                        help="also sample every alpha with local blending (rows local_ALPHA): outside the guide's "
+                        "subject mask at this threshold, the guide's latent")
     parser.add_argument("--handoffs", type=lambda s: [int(k) for k in s.split(",")], default=[],
                         help="also sample hand-offs: the guide for the first K steps, then the edit checkpoint")
     parser.add_argument("--guide-index", type=int, default=0, help="which checkpoint guides (0 = the first)")
@@ -246,7 +259,7 @@ def main() -> None:
     steps = [int(c.split("-")[1]) for c in configs if c.startswith("checkpoint-")]
     plot(summary, steps, args.out / "dreamblend.png")
     ends = [f"checkpoint-{steps[args.guide_index]}", f"checkpoint-{steps[-1]}"]
-    blends = [c for c in configs if c.startswith("blend_")]
+    blends = [c for c in configs if c.startswith(("blend_", "local_"))]
     plain_s = sum(r["seconds"][ends[1]] for r in per_subject.values())
     print(json.dumps({
         "model": args.model, "subjects": list(per_subject), "token": TOKEN, "coloured_class": args.coloured_class,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from diffalign.errors import UserInputError
 from diffalign.models import load_adapter, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.sampling.attention import capture_cross_attention
-from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig
+from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig, subject_positions
 from diffalign.training import AdapterConfig, TrainConfig
 from diffalign.training.personalize import PersonalizeConfig, check_token, personalize
 
@@ -135,6 +136,46 @@ def test_guidance_pulls_edit_attention_toward_the_guide(blend_pipe):
     assert before > 0 and after < before
 
 
+def test_subject_positions_are_the_token_and_its_class_word(tiny_pipe):
+    tokenizer = tiny_pipe.tokenizer
+    prompt = "a sks square and a red circle"
+    positions = subject_positions(tokenizer, prompt, "sks")
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer(prompt).input_ids)
+    assert "".join(pieces[i] for i in positions).replace("</w>", " ").split() == ["sks", "square"]
+    with pytest.raises(UserInputError, match="subject token 'sks' followed by its class word"):
+        subject_positions(tokenizer, "a red square", "sks")
+    with pytest.raises(UserInputError, match="subject token 'sks'"):
+        subject_positions(tokenizer, "a square sks", "sks")
+    with pytest.raises(UserInputError, match=r"threshold must be in \(0, 1\)"):
+        GuidanceConfig(local_blend=1.5)
+
+
+def test_local_blend_keeps_the_guide_outside_the_subject_mask(tiny_model, checkpoints, blend_pipe):
+    """Outside the guide's subject mask the final latent is exactly the guide checkpoint's own sample; inside it is
+    the edit's; a threshold below every attention value leaves the guided sample as it is."""
+    prompts, seeds, sampler = ["a sks square and a red circle"] * 2, [3, 4], replace(SAMPLER, keep_latents=True)
+    guide_only = load_pipeline(str(tiny_model), adapter=checkpoints[0], device="cpu")
+    guide = torch.stack([s.latent for s in sample(guide_only, prompts, seeds, sampler, progress=False)])
+
+    def blended(threshold: float | None):
+        hook = CrossAttentionGuidance(blend_pipe, GuidanceConfig(alpha=1.0, steps=2, local_blend=threshold),
+                                      sampler.guidance)
+        latents = torch.stack([s.latent for s in sample(blend_pipe, prompts, seeds, sampler, (hook,),
+                                                        progress=False)])
+        return latents, hook
+
+    unblended, _ = blended(None)
+    everywhere, hook = blended(1e-12)
+    assert torch.equal(everywhere, unblended)
+    # The guide's trajectory, hence its subject attention, does not depend on the threshold: split it in the middle.
+    attention = hook.subject_attention / hook.subject_attention.amax(dim=(2, 3), keepdim=True)
+    threshold = float(attention.min() + 1) / 2
+    latents, _ = blended(threshold)
+    outside = (attention <= threshold).expand_as(latents)
+    assert 0 < outside.float().mean() < 1
+    assert torch.equal(latents[outside], guide[outside]) and not torch.equal(latents[~outside], guide[~outside])
+
+
 def test_cli_personalize_input_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     for folder, message in ((tmp_path / "missing", "not found"), (tmp_path / "empty", "no images")):
@@ -245,3 +286,9 @@ def test_cli_personalize_then_blend(tiny_model, tmp_path):
                  "--out", str(tmp_path / "gen")]) == 0
     row = json.loads((tmp_path / "gen" / "index.jsonl").read_text())
     assert row["attention_distance"] > 0 and (tmp_path / "gen" / row["image"]).exists()
+    blend = ["generate", "--n", "1", "--steps", "2", "--model", str(tiny_model), "--device", "cpu",
+             "--guide", str(out / "checkpoint-1"), "--edit", str(out / "checkpoint-2"), "--local-blend", "0.3"]
+    assert main([*blend, "--prompt", "a sks circle", "--out", str(tmp_path / "local")]) == 0
+    assert (tmp_path / "local" / "grid.png").exists()
+    assert main([*blend, "--prompt", "a red circle", "--out", str(tmp_path / "nothing")]) == 2
+    assert not (tmp_path / "nothing").exists()

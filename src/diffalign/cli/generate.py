@@ -41,11 +41,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     blend.add_argument("--alpha", type=float, default=GuidanceConfig.alpha, help="guidance strength")
     blend.add_argument("--guidance-steps", type=int, default=GuidanceConfig.steps,
                        help="guide the first N denoising steps")
+    blend.add_argument("--local-blend", type=float, metavar="THRESHOLD",
+                       help="keep the edit checkpoint's latent only where the guide attends to the subject "
+                       "(attention to the token and its class word, scaled to a maximum of 1, above THRESHOLD, e.g. "
+                       "0.3) and the guide's elsewhere, at every step: the rest of the picture stays the guide's")
     p.set_defaults(func=run)
 
 
 def _blend_config(args: argparse.Namespace) -> GuidanceConfig | None:
     if args.guide is None and args.edit is None:
+        if args.local_blend is not None:
+            raise UserInputError("--local-blend needs cross-attention guidance: pass --guide CKPT and --edit CKPT")
         return None
     if args.guide is None or args.edit is None:
         raise UserInputError("cross-attention guidance needs both --guide CKPT and --edit CKPT")
@@ -53,7 +59,8 @@ def _blend_config(args: argparse.Namespace) -> GuidanceConfig | None:
         raise UserInputError("--adapter cannot be combined with --guide/--edit")
     if args.alpha < 0 or args.guidance_steps < 0:
         raise UserInputError("--alpha and --guidance-steps must not be negative")
-    return GuidanceConfig(alpha=args.alpha, steps=args.guidance_steps)
+    return GuidanceConfig(alpha=args.alpha, steps=args.guidance_steps, local_blend=args.local_blend,
+                          token=subject_token(args.edit) or GuidanceConfig.token)
 
 
 def _load(args: argparse.Namespace, blend: GuidanceConfig | None):

@@ -12,6 +12,13 @@ loading two UNets. At each of the first `steps` denoising steps it
 then the sampler makes its normal CFG step from the moved z^E with the edit adapter.
 Cost per guided step: the guide's CFG pass, one conditional edit pass with backward, and the usual
 CFG pass (about 3.5x a plain step); unguided steps cost the same as plain sampling.
+
+Local blending (`local_blend`, an addition to DreamBlend in the manner of Prompt-to-Prompt's local blend):
+the edit checkpoint keeps the subject's look but repaints the rest of the picture in its last, low-noise
+steps, where no attention map can steer it. With a threshold set, the guide runs every step, and before
+each step and after the last, z^E keeps its own values only where the guide attends to the subject (the
+token's word and the word after it, `a [token] [class]`; cross-attention averaged over layers, heads and
+the steps so far, scaled to a maximum of 1, above the threshold) and takes the guide's z^G elsewhere.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import copy
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
+from ..errors import UserInputError
 from .attention import capture_cross_attention
 from .hooks import StepState
 
@@ -31,6 +40,41 @@ class GuidanceConfig:
     steps: int = 10  # guide the first `steps` denoising steps (the ones that set the layout)
     guide: str = "guide"  # adapter names in the UNet
     edit: str = "edit"
+    local_blend: float | None = None  # threshold in (0, 1) of the guide's subject mask; None: no local blending
+    token: str = "sks"  # the subject's token, which local blending finds in every prompt
+
+    def __post_init__(self) -> None:
+        if self.local_blend is not None and not 0 < self.local_blend < 1:
+            raise UserInputError(f"the local blend threshold must be in (0, 1), got {self.local_blend}")
+
+
+def subject_positions(tokenizer, prompt: str, token: str) -> list[int]:
+    """Context positions of `token`'s word and of the word after it (its class noun), BOS counted."""
+    pieces = tokenizer.tokenize(prompt)
+    words: list[list[int]] = [[]]
+    for position, piece in enumerate(pieces, 1):
+        words[-1].append(position)
+        if piece.endswith("</w>"):
+            words.append([])
+    spelled = ["".join(pieces[i - 1] for i in w).removesuffix("</w>") for w in words]
+    at = spelled.index(token) if token in spelled else len(words)
+    if at + 1 >= len(words) or not words[at + 1]:
+        raise UserInputError(f"local blending needs the subject token {token!r} followed by its class word in every "
+                             f"prompt; {prompt!r} has none")
+    return words[at] + words[at + 1]
+
+
+def subject_attention(maps: list[torch.Tensor], positions: list[list[int]], size: int) -> torch.Tensor:
+    """B x 1 x size x size: attention to each sample's subject positions, mean over layers and heads."""
+    select = torch.zeros(len(positions), maps[0].shape[-1], dtype=maps[0].dtype, device=maps[0].device)
+    for row, columns in enumerate(positions):
+        select[row, columns] = 1
+    layers = []
+    for m in maps:  # B x heads x pixels x tokens
+        attention = (m.mean(1) * select[:, None]).sum(-1)
+        side = int(round(attention.shape[1] ** 0.5))
+        layers.append(F.interpolate(attention.view(-1, 1, side, side), size=size, mode="bilinear"))
+    return torch.stack(layers).mean(0)
 
 
 def attention_distance(edit: list[torch.Tensor], guide: list[torch.Tensor]) -> torch.Tensor:
@@ -48,32 +92,51 @@ class CrossAttentionGuidance:
     """Sampler hook (LatentSteer); its score `attention_distance` is D averaged over the guided steps."""
 
     def __init__(self, pipe, config: GuidanceConfig, cfg_scale: float) -> None:
-        self.unet, self.config, self.cfg_scale = pipe.unet, config, cfg_scale
+        self.unet, self.tokenizer, self.config, self.cfg_scale = pipe.unet, pipe.tokenizer, config, cfg_scale
         self.distances: list[torch.Tensor] = []
 
     def begin(self, batch_size: int) -> None:
         self.distances = []
         self.unet.set_adapters(self.config.edit)
 
-    def start(self, latents, context, scheduler, generators) -> None:
+    def start(self, latents, context, prompts, scheduler, generators) -> None:
         self.n, self.context = len(latents), context
         self.z_guide = latents.clone()
         self.edit_scheduler = scheduler  # the sampler's: scales the edit model's input at the current step
         self.scheduler = copy.deepcopy(scheduler)
         self.generators = [_clone(g) for g in generators]
+        self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype)
+        if self.config.local_blend is not None:
+            self.positions = [subject_positions(self.tokenizer, p, self.config.token) for p in prompts]
 
     def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        if index >= self.config.steps:
+        blending, guiding = self.config.local_blend is not None, index < self.config.steps
+        if not (blending or guiding):
             return latents
         with capture_cross_attention(self.unet) as store:
             self.unet.set_adapters(self.config.guide)
+            z_guide = self.z_guide
             with store.record() as guide_maps:
                 self._advance_guide(timestep)
             guide_maps = [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
             self.unet.set_adapters(self.config.edit)
-            distance, grad = self.distance_gradient(store, guide_maps, latents, timestep)
-        self.distances.append(distance.detach())
-        return latents - self.config.alpha * grad
+            if blending:
+                self.subject_attention += subject_attention(guide_maps, self.positions, latents.shape[-1])
+                latents = self.blend(latents, z_guide)
+            if guiding:
+                distance, grad = self.distance_gradient(store, guide_maps, latents, timestep)
+                self.distances.append(distance.detach())
+                latents = latents - self.config.alpha * grad
+        return latents
+
+    def blend(self, latents: torch.Tensor, z_guide: torch.Tensor) -> torch.Tensor:
+        """The edit's latent where the guide attends to the subject, the guide's elsewhere."""
+        attention = self.subject_attention / self.subject_attention.amax(dim=(2, 3), keepdim=True)
+        mask = (attention > self.config.local_blend).to(latents.dtype)
+        return mask * latents + (1 - mask) * z_guide
+
+    def finish(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents if self.config.local_blend is None else self.blend(latents, self.z_guide)
 
     def distance_gradient(self, store, guide_maps: list[torch.Tensor], latents: torch.Tensor,
                           timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

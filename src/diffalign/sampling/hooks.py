@@ -33,11 +33,16 @@ class SamplerHook(Protocol):
 class LatentSteer(SamplerHook, Protocol):
     """A hook that may also move z_t before the model is called (cross-attention guidance)."""
 
-    def start(self, latents: torch.Tensor, context: torch.Tensor, scheduler, generators: list[torch.Generator]) -> None:
-        """The batch's initial z_T, the UNet context (uncond + cond rows under CFG), the scheduler with
-        its timesteps set, and the per-sample noise generators, before the first step."""
+    def start(self, latents: torch.Tensor, context: torch.Tensor, prompts: list[str], scheduler,
+              generators: list[torch.Generator]) -> None:
+        """The batch's initial z_T, the UNet context (uncond + cond rows under CFG), the batch's prompts, the
+        scheduler with its timesteps set, and the per-sample noise generators, before the first step."""
         ...
 
     def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """The z_t to denoise at this step."""
+        ...
+
+    def finish(self, latents: torch.Tensor) -> torch.Tensor:
+        """The z_0 to decode, after the last step."""
         ...

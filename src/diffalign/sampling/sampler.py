@@ -98,7 +98,7 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
     for hook in hooks:
         hook.begin(n)
     for hook in steering:
-        hook.start(latents, context, scheduler, generators)
+        hook.start(latents, context, prompts, scheduler, generators)
     for index, t in enumerate(scheduler.timesteps):
         for hook in steering:
             latents = hook.steer(index, t, latents)
@@ -117,6 +117,8 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
             for hook in hooks:
                 hook.step(state)
         latents = scheduler.step(guided, t, latents, generator=generators).prev_sample
+    for hook in steering:
+        latents = hook.finish(latents)
     return latents
 
 

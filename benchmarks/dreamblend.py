@@ -145,7 +145,7 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
     ref_features = {"clip": clip.images(refs), "dino": dino.images(refs)}
     contexts = context_prompts(subject, config.prompt())
     prompts = [p for p in contexts for _ in range(args.seeds)]
-    seeds = [k for _ in contexts for k in range(args.seeds)]
+    seeds = [args.first_seed + k for _ in contexts for k in range(args.seeds)]
     results, combined, grids, seconds = {}, {}, [], {}
     for name in ["base", *(f.name for f in checkpoints)]:
         if name == "base":
@@ -227,6 +227,8 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=25)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=4, help="samples per context prompt")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="sample seeds FIRST..FIRST+SEEDS-1 (other seeds than a tuning run's: a held-out check)")
     parser.add_argument("--steps", type=int, default=20, help="denoising steps")
     parser.add_argument("--alphas", type=lambda s: [float(a) for a in s.split(",")], default=[0.5, 1.0, 2.0])
     parser.add_argument("--guidance-steps", type=int, default=10)
@@ -263,7 +265,7 @@ def main() -> None:
     plain_s = sum(r["seconds"][ends[1]] for r in per_subject.values())
     print(json.dumps({
         "model": args.model, "subjects": list(per_subject), "token": TOKEN, "coloured_class": args.coloured_class,
-        "contexts": len(CONTEXTS),
+        "contexts": len(CONTEXTS), "sample_seeds": [args.first_seed, args.first_seed + args.seeds - 1],
         "samples_per_config": len(CONTEXTS) * args.seeds * len(per_subject), "denoising_steps": args.steps,
         "guidance_steps": args.guidance_steps, "guide": ends[0], "edit": ends[1],
         "summary": summary,

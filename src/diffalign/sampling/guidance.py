@@ -16,9 +16,9 @@ CFG pass (about 3.5x a plain step); unguided steps cost the same as plain sampli
 Local blending (`local_blend`, an addition to DreamBlend in the manner of Prompt-to-Prompt's local blend):
 the edit checkpoint keeps the subject's look but repaints the rest of the picture in its last, low-noise
 steps, where no attention map can steer it. With a threshold set, the guide runs every step, and before
-each step and after the last, z^E keeps its own values only where the guide attends to the subject (the
-token's word and the word after it, `a [token] [class]`; cross-attention averaged over layers, heads and
-the steps so far, scaled to a maximum of 1, above the threshold) and takes the guide's z^G elsewhere.
+each step and after the last, z^E keeps its own values only where the guide attends to the subject (its class
+word, `a [token] [class]`; cross-attention averaged over layers, heads and the steps so far, scaled from its
+minimum to its maximum to [0, 1], above the threshold) and takes the guide's z^G elsewhere.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class GuidanceConfig:
     steps: int = 10  # guide the first `steps` denoising steps (the ones that set the layout)
     guide: str = "guide"  # adapter names in the UNet
     edit: str = "edit"
-    local_blend: float | None = None  # threshold in (0, 1) of the guide's subject mask; None: no local blending
+    local_blend: float | None = None  # threshold in (0, 1) of the guide's subject map; None: no local blending
     token: str = "sks"  # the subject's token, which local blending finds in every prompt
 
     def __post_init__(self) -> None:
@@ -49,7 +49,8 @@ class GuidanceConfig:
 
 
 def subject_positions(tokenizer, prompt: str, token: str) -> list[int]:
-    """Context positions of `token`'s word and of the word after it (its class noun), BOS counted."""
+    """Context positions of the word after `token` (its class noun, `a [token] [class]`), BOS counted. The class
+    word's map is the one that is local: a rare token's pieces attend everywhere, like the start token."""
     pieces = tokenizer.tokenize(prompt)
     words: list[list[int]] = [[]]
     for position, piece in enumerate(pieces, 1):
@@ -61,25 +62,37 @@ def subject_positions(tokenizer, prompt: str, token: str) -> list[int]:
     if at + 1 >= len(words) or not words[at + 1]:
         raise UserInputError(f"local blending needs the subject token {token!r} followed by its class word in every "
                              f"prompt; {prompt!r} has none")
-    return words[at] + words[at + 1]
+    return words[at + 1]
 
 
-def subject_attention(maps: list[torch.Tensor], positions: list[list[int]], size: int) -> torch.Tensor:
-    """B x 1 x size x size: attention to each sample's subject positions, mean over layers and heads."""
-    select = torch.zeros(len(positions), maps[0].shape[-1], dtype=maps[0].dtype, device=maps[0].device)
+def subject_attention(maps: list[torch.Tensor], positions: list[list[int]], words: list[int],
+                      size: int) -> torch.Tensor:
+    """B x 1 x size x size: each pixel's share of attention to the sample's subject positions among its prompt
+    words' (`words[i]` pieces after BOS), mean over layers and heads. A share, not the raw attention, so that
+    where another object's words take the attention the subject's map is low even when its words are alike."""
+    tokens = torch.arange(maps[0].shape[-1], device=maps[0].device)
+    select = torch.zeros(len(positions), len(tokens), dtype=maps[0].dtype, device=maps[0].device)
     for row, columns in enumerate(positions):
         select[row, columns] = 1
+    prompt = ((tokens >= 1) & (tokens <= torch.tensor(words, device=tokens.device)[:, None])).to(select.dtype)
     layers = []
     for m in maps:  # B x heads x pixels x tokens
-        attention = (m.mean(1) * select[:, None]).sum(-1)
-        side = int(round(attention.shape[1] ** 0.5))
-        layers.append(F.interpolate(attention.view(-1, 1, side, side), size=size, mode="bilinear"))
+        attention = m.mean(1)
+        share = (attention * select[:, None]).sum(-1) / (attention * prompt[:, None]).sum(-1)
+        side = int(round(share.shape[1] ** 0.5))
+        layers.append(F.interpolate(share.view(-1, 1, side, side), size=size, mode="bilinear"))
     return torch.stack(layers).mean(0)
 
 
 def attention_distance(edit: list[torch.Tensor], guide: list[torch.Tensor]) -> torch.Tensor:
     """Per-sample D = sum_layers mean_{heads, pixels} sum_tokens |A_E - A_G|."""
     return sum((e - g).abs().sum(-1).mean(dim=(1, 2)) for e, g in zip(edit, guide, strict=True))
+
+
+def subject_map(attention: torch.Tensor) -> torch.Tensor:
+    """Attention scaled to [0, 1] per sample (min to max), the scale the local blend threshold is on."""
+    low = attention.amin(dim=(2, 3), keepdim=True)
+    return (attention - low) / (attention.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)
 
 
 def _clone(generator: torch.Generator) -> torch.Generator:
@@ -108,6 +121,7 @@ class CrossAttentionGuidance:
         self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype)
         if self.config.local_blend is not None:
             self.positions = [subject_positions(self.tokenizer, p, self.config.token) for p in prompts]
+            self.words = [len(self.tokenizer.tokenize(p)) for p in prompts]
 
     def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         blending, guiding = self.config.local_blend is not None, index < self.config.steps
@@ -121,7 +135,8 @@ class CrossAttentionGuidance:
             guide_maps = [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
             self.unet.set_adapters(self.config.edit)
             if blending:
-                self.subject_attention += subject_attention(guide_maps, self.positions, latents.shape[-1])
+                self.subject_attention += subject_attention(guide_maps, self.positions, self.words,
+                                                            latents.shape[-1])
                 latents = self.blend(latents, z_guide)
             if guiding:
                 distance, grad = self.distance_gradient(store, guide_maps, latents, timestep)
@@ -131,8 +146,7 @@ class CrossAttentionGuidance:
 
     def blend(self, latents: torch.Tensor, z_guide: torch.Tensor) -> torch.Tensor:
         """The edit's latent where the guide attends to the subject, the guide's elsewhere."""
-        attention = self.subject_attention / self.subject_attention.amax(dim=(2, 3), keepdim=True)
-        mask = (attention > self.config.local_blend).to(latents.dtype)
+        mask = (subject_map(self.subject_attention) > self.config.local_blend).to(latents.dtype)
         return mask * latents + (1 - mask) * z_guide
 
     def finish(self, latents: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,9 @@ Local blending (`local_blend`, an addition to DreamBlend in the manner of Prompt
 the edit checkpoint keeps the subject's look but repaints the rest of the picture in its last, low-noise
 steps, where no attention map can steer it. With a threshold set, the guide runs every step, and before
 each step and after the last, z^E keeps its own values only where the guide attends to the subject (its class
-word, `a [token] [class]`; cross-attention averaged over layers, heads and the steps so far, scaled from its
-minimum to its maximum to [0, 1], above the threshold) and takes the guide's z^G elsewhere.
+word, `a [token] [class]`: each pixel's share of the attention to the prompt's words, averaged over layers, heads
+and the steps so far, scaled from its minimum to its maximum to [0, 1], above the threshold) and takes the guide's
+z^G elsewhere. Cost: the guide's CFG pass at every step.
 """
 
 from __future__ import annotations

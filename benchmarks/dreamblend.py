@@ -4,7 +4,7 @@ JSON and writes OUT/dreamblend.png (the checkpoint trade-off) and OUT/<subject>/
 
     python benchmarks/dreamblend.py [--out runs/dreamblend] [--train-steps 200] [--save-every 25] [--lr 1e-3]
         [--seeds 4] [--alphas 0.5,1,2] [--guidance-steps 10] [--targets to_v,to_out.0] [--handoffs 2,10,18]
-        [--local-blend 0.3]
+        [--local-blend 0.8] [--first-seed 4]
         [--coloured-class]
         [--clip HUB_ID --dino HUB_ID]
 
@@ -206,7 +206,8 @@ def plot(summary: dict, steps: list[int], path: Path) -> None:
     for s, n in zip(steps, names):
         plane.annotate(str(s), (summary[n]["context"], summary[n]["pattern"]), fontsize=7)
     for b in blends:
-        plane.plot(summary[b]["context"], summary[b]["pattern"], "*", ms=12, label=b.replace("_", " alpha ").replace("local", "local blend"))
+        label = b.replace("_", " alpha ").replace("local", "local blend")
+        plane.plot(summary[b]["context"], summary[b]["pattern"], "*", ms=12, label=label)
     plane.set_xlabel("prompt fidelity (context, reference evaluator)")
     plane.set_ylabel("subject fidelity (pattern)")
     plane.set_title("checkpoints (grey) and blends")

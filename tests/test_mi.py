@@ -139,7 +139,7 @@ def test_contrastive_estimator_is_the_margin_over_the_closest_rival(tiny_pipe):
     # from image_mi's; so the tolerance is float32 rounding of the errors, not of the gap.
     rounding = 1e-6 * float(errors.abs().mean())
     assert np.isclose(got.mean[0], float(gaps.min()), rtol=0, atol=rounding)
-    assert np.isclose(standard.mean[0], float(gaps[0]), rtol=0, atol=rounding)  # the null prompt is the standard's rival
+    assert np.isclose(standard.mean[0], float(gaps[0]), rtol=0, atol=rounding)  # the standard's rival: the null prompt
     per_draw = errors[:, 1] - errors[:, 0]  # jackknife of a mean = the plain Monte-Carlo standard error
     assert np.isclose(standard.stderr[0], float(per_draw.std() / 2), rtol=0, atol=rounding)
     assert got.stderr[0] > 0

@@ -42,9 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     blend.add_argument("--guidance-steps", type=int, default=GuidanceConfig.steps,
                        help="guide the first N denoising steps")
     blend.add_argument("--local-blend", type=float, metavar="THRESHOLD",
-                       help="keep the edit checkpoint's latent only where the guide attends to the subject "
-                       "(attention to the token and its class word, scaled to a maximum of 1, above THRESHOLD, e.g. "
-                       "0.3) and the guide's elsewhere, at every step: the rest of the picture stays the guide's")
+                       help="keep the edit checkpoint's latent only where the guide attends to the subject (its "
+                       "class word after the token, scaled from 0 to 1 over the image, above THRESHOLD: 0.8 on the "
+                       "built-in model) and the guide's elsewhere, at every step: the rest stays the guide's picture")
     p.set_defaults(func=run)
 
 

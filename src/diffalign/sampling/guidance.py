@@ -119,7 +119,8 @@ class CrossAttentionGuidance:
         self.edit_scheduler = scheduler  # the sampler's: scales the edit model's input at the current step
         self.scheduler = copy.deepcopy(scheduler)
         self.generators = [_clone(g) for g in generators]
-        self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype)
+        self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype,
+                                             device=latents.device)
         if self.config.local_blend is not None:
             self.positions = [subject_positions(self.tokenizer, p, self.config.token) for p in prompts]
             self.words = [len(self.tokenizer.tokenize(p)) for p in prompts]

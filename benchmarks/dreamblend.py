@@ -49,9 +49,9 @@ from diffalign.models import default_guidance, load_adapter, load_pipeline  # no
 from diffalign.reporting.grid import save_grid  # noqa: E402
 from diffalign.sampling import SamplerConfig, sample  # noqa: E402
 from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig  # noqa: E402
-from diffalign.sampling.sampler import decode  # noqa: E402
+from diffalign.sampling.sampler import decode, encode_images  # noqa: E402
 from diffalign.training import AdapterConfig, TrainConfig  # noqa: E402
-from diffalign.training.personalize import PersonalizeConfig, encode_images, personalize  # noqa: E402
+from diffalign.training.personalize import PersonalizeConfig, personalize  # noqa: E402
 from diffalign.world.spec import ObjectSpec  # noqa: E402
 from diffalign.world.subjects import SUBJECTS, Subject, pattern_match, render_subject  # noqa: E402
 from diffalign.world.vocab import COLORS, PLURALS  # noqa: E402

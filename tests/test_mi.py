@@ -7,9 +7,9 @@ import torch
 from diffalign.errors import UserInputError
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers import make_scorer
-from diffalign.sampling.sampler import encode_prompts
+from diffalign.sampling.sampler import encode_images, encode_prompts
 from diffalign.scorers.contrasts import contrast_prompts
-from diffalign.scorers.mi import MIConfig, PointwiseMIHook, encode_images, image_mi, kappa
+from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
 
 CFG = SamplerConfig(steps=6, guidance=5.0, scheduler="ddim")
 

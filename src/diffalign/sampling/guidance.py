@@ -66,20 +66,26 @@ def subject_positions(tokenizer, prompt: str, token: str) -> list[int]:
     return words[at + 1]
 
 
-def subject_attention(maps: list[torch.Tensor], positions: list[list[int]], words: list[int],
+def token_masks(tokenizer, prompts: list[str], token: str, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """B x length 0/1 masks over the context positions: each prompt's subject class word (subject_positions),
+    and all its words (the pieces after BOS)."""
+    subject, words = torch.zeros(len(prompts), length), torch.zeros(len(prompts), length)
+    for row, prompt in enumerate(prompts):
+        subject[row, subject_positions(tokenizer, prompt, token)] = 1
+        words[row, 1 : 1 + len(tokenizer.tokenize(prompt))] = 1
+    return subject, words
+
+
+def subject_attention(maps: list[torch.Tensor], subject: torch.Tensor, words: torch.Tensor,
                       size: int) -> torch.Tensor:
-    """B x 1 x size x size: each pixel's share of attention to the sample's subject positions among its prompt
-    words' (`words[i]` pieces after BOS), mean over layers and heads. A share, not the raw attention, so that
-    where another object's words take the attention the subject's map is low even when its words are alike."""
-    tokens = torch.arange(maps[0].shape[-1], device=maps[0].device)
-    select = torch.zeros(len(positions), len(tokens), dtype=maps[0].dtype, device=maps[0].device)
-    for row, columns in enumerate(positions):
-        select[row, columns] = 1
-    prompt = ((tokens >= 1) & (tokens <= torch.tensor(words, device=tokens.device)[:, None])).to(select.dtype)
+    """B x 1 x size x size: each pixel's share of attention to the subject mask's tokens among the words mask's,
+    mean over layers and heads. A share, not the raw attention, so that where another object's words take the
+    attention the subject's map is low even when its words are alike."""
+    subject, words = subject.to(maps[0])[:, None], words.to(maps[0])[:, None]
     layers = []
     for m in maps:  # B x heads x pixels x tokens
         attention = m.mean(1)
-        share = (attention * select[:, None]).sum(-1) / (attention * prompt[:, None]).sum(-1)
+        share = (attention * subject).sum(-1) / (attention * words).sum(-1)
         side = int(round(share.shape[1] ** 0.5))
         layers.append(F.interpolate(share.view(-1, 1, side, side), size=size, mode="bilinear"))
     return torch.stack(layers).mean(0)
@@ -119,11 +125,11 @@ class CrossAttentionGuidance:
         self.edit_scheduler = scheduler  # the sampler's: scales the edit model's input at the current step
         self.scheduler = copy.deepcopy(scheduler)
         self.generators = [_clone(g) for g in generators]
-        self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype,
-                                             device=latents.device)
         if self.config.local_blend is not None:
-            self.positions = [subject_positions(self.tokenizer, p, self.config.token) for p in prompts]
-            self.words = [len(self.tokenizer.tokenize(p)) for p in prompts]
+            self.subject_tokens, self.word_tokens = token_masks(self.tokenizer, prompts, self.config.token,
+                                                                context.shape[1])
+            self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype,
+                                                 device=latents.device)
 
     def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         blending, guiding = self.config.local_blend is not None, index < self.config.steps
@@ -137,7 +143,7 @@ class CrossAttentionGuidance:
             guide_maps = [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
             self.unet.set_adapters(self.config.edit)
             if blending:
-                self.subject_attention += subject_attention(guide_maps, self.positions, self.words,
+                self.subject_attention += subject_attention(guide_maps, self.subject_tokens, self.word_tokens,
                                                             latents.shape[-1])
                 latents = self.blend(latents, z_guide)
             if guiding:

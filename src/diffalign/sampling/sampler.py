@@ -123,6 +123,14 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
 
 
 @torch.no_grad()
+def encode_images(pipe, images: np.ndarray) -> torch.Tensor:
+    """Scaled VAE latents (posterior mean) of uint8 H x W x 3 images: the UNet's z_0, on the model's device."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = x.to(pipe.device, pipe.vae.dtype)
+    return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
+
+
+@torch.no_grad()
 def decode(pipe, latents: torch.Tensor) -> np.ndarray:
     images = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

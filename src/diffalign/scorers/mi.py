@@ -32,7 +32,7 @@ import torch
 
 from ..errors import UserInputError
 from ..sampling.hooks import StepState
-from ..sampling.sampler import encode_prompts, to_epsilon
+from ..sampling.sampler import encode_images, encode_prompts, to_epsilon
 from .base import register
 from .contrasts import contrast_prompts
 
@@ -138,12 +138,6 @@ def compared_prompts(prompts: list[str], estimator: Estimator) -> tuple[list[str
     contrastive estimator its contrasts. Returns the distinct texts (to encode once) and each image's column."""
     columns = [[p, "", *(contrast_prompts(p) if estimator == "contrastive" else ())] for p in prompts]
     return list(dict.fromkeys(t for column in columns for t in column)), columns
-
-
-def encode_images(pipe, images: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    x = x.to(pipe.device, pipe.vae.dtype)
-    return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
 
 
 def _predict(pipe, z_t, t, embeds, rows, chunk: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserInputError
-from ..sampling import SamplerConfig, encode_prompts, sample
+from ..sampling import SamplerConfig, encode_images, encode_prompts, sample
 from .adapters import AdapterConfig, attach_adapter, save_adapter
 from .trainer import TrainConfig, frozen_conditioning, train_adapter
 
@@ -85,13 +85,6 @@ def check_token(tokenizer, token: str, class_prompt: str) -> None:
 
 
 @torch.no_grad()
-def encode_images(pipe, images: np.ndarray) -> torch.Tensor:
-    """Scaled VAE latents (posterior mean) of uint8 images: the UNet's z_0."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-    x = x.to(pipe.device, pipe.vae.dtype)
-    return (pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor).float().cpu()
-
-
 def class_latents(pipe, config: PersonalizeConfig, out: Path) -> torch.Tensor:
     """Prior-preservation set from the base model (seeds 0..K-1): PNGs in OUT/class_images, z_0 cached."""
     cache = out / "class_latents.safetensors"
@@ -121,7 +114,7 @@ def personalize(pipe, images: np.ndarray, config: PersonalizeConfig, out: Path, 
         raise UserInputError("steps and --save-every must be at least 1")
     check_token(pipe.tokenizer, config.token, config.class_prompt)
     out.mkdir(parents=True, exist_ok=True)
-    instance = encode_images(pipe, images)
+    instance = encode_images(pipe, images).float().cpu()
     prior = class_latents(pipe, config, out)  # before the adapter exists: the base model's own images
     latents = torch.cat([instance, prior]) if len(prior) else instance
     embeds = encode_prompts(pipe, [config.prompt(), config.class_prompt]).cpu()

@@ -106,7 +106,8 @@ def test_standard_estimator_is_a_gap_in_denoising_error_and_only_for_images(tiny
         PointwiseMIHook(tiny_pipe.scheduler, MIConfig(estimator="standard"))
     with pytest.raises(UserInputError, match="unknown MI estimator .exact.; choose from orthogonal, standard, co"):
         make_scorer("mi", tiny_pipe, estimator="exact")
-    scored = make_scorer("mi", tiny_pipe, estimator="standard", n_timesteps=8, seed=1).score(images, ["a red circle"] * 3)
+    scorer = make_scorer("mi", tiny_pipe, estimator="standard", n_timesteps=8, seed=1)
+    scored = scorer.score(images, ["a red circle"] * 3)
     np.testing.assert_array_equal(scored["mi"], standard.mean)
 
 

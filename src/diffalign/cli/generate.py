@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
     if blend and args.reweight is not None:
         raise UserInputError("--reweight cannot be combined with --guide/--edit")
     if is_shapes_world_model(args.model):
-        token = subject_token(args.edit or args.adapter)  # a personalized subject's token is no world word
+        token = blend.token if blend else subject_token(args.adapter)  # a subject's token is no world word
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(" ".join(w for w in p.text.split() if w != token))
     config = sampler_config(args)

@@ -63,7 +63,8 @@ def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Promp
             frozen_conditioning(encode_prompts(pipe, prompts))
         config = TrainConfig(steps=args.train_steps, lr=args.lr, objective=objective, dpo_beta=args.beta)
         state = args.work / f"state_{objective}.pt"
-        state.unlink(missing_ok=True)
+        if not args.keep_state:
+            state.unlink(missing_ok=True)
         train_adapter(pipe, params, pool.latents([c for c, _ in pairs]), conditioning, config, state, progress=False,
                       rejected=pool.latents([r for _, r in pairs]) if objective == "dpo" else None)
         save_adapter(pipe, adapter, args.work / f"adapter_{objective}")
@@ -105,6 +106,9 @@ def main() -> None:
                          "but not on val means the adapter learnt the prompts, not the concepts")
     ap.add_argument("--per-prompt", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("runs/objective_ablation"))
+    ap.add_argument("--keep-state", action="store_true",
+                    help="continue each objective's trainer state found in --work (a shorter run's, copied there) "
+                         "instead of starting afresh: the learning rate is constant, so the same as a longer run")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     pool = Pool(args.pool)

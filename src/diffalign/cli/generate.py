@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _blend_config(args: argparse.Namespace) -> GuidanceConfig | None:
+def _blend_config(args: argparse.Namespace, token: str | None) -> GuidanceConfig | None:
     if args.guide is None and args.edit is None:
         if args.local_blend is not None:
             raise UserInputError("--local-blend needs cross-attention guidance: pass --guide CKPT and --edit CKPT")
@@ -60,7 +60,7 @@ def _blend_config(args: argparse.Namespace) -> GuidanceConfig | None:
     if args.alpha < 0 or args.guidance_steps < 0:
         raise UserInputError("--alpha and --guidance-steps must not be negative")
     return GuidanceConfig(alpha=args.alpha, steps=args.guidance_steps, local_blend=args.local_blend,
-                          token=subject_token(args.edit) or GuidanceConfig.token)
+                          token=token or GuidanceConfig.token)
 
 
 def _load(args: argparse.Namespace, blend: GuidanceConfig | None):
@@ -81,13 +81,13 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("nothing to generate: pass --prompt TEXT or --prompts FILE")
     if args.n < 1:
         raise UserInputError("--n must be at least 1")
-    blend = _blend_config(args)
+    token = subject_token(args.edit or args.adapter)  # a personalized subject's token is no world word
+    blend = _blend_config(args, token)
     if args.reweight is not None and args.reweight <= 0:
         raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
     if blend and args.reweight is not None:
         raise UserInputError("--reweight cannot be combined with --guide/--edit")
     if is_shapes_world_model(args.model):
-        token = blend.token if blend else subject_token(args.adapter)  # a subject's token is no world word
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(" ".join(w for w in p.text.split() if w != token))
     config = sampler_config(args)

@@ -84,7 +84,6 @@ def check_token(tokenizer, token: str, class_prompt: str) -> None:
                              "use letters of its vocabulary, e.g. 'sks'")
 
 
-@torch.no_grad()
 def class_latents(pipe, config: PersonalizeConfig, out: Path) -> torch.Tensor:
     """Prior-preservation set from the base model (seeds 0..K-1): PNGs in OUT/class_images, z_0 cached."""
     cache = out / "class_latents.safetensors"

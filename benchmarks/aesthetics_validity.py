@@ -14,8 +14,9 @@ import json
 import numpy as np
 import torch
 
-from diffalign.builtin.data import SceneStream, to_uint8
-from diffalign.builtin.degrade import degrade
+from diffalign.builtin_training.data import SceneStream
+from diffalign.images import to_uint8
+from diffalign.builtin_training.degrade import degrade
 from diffalign.scorers.aesthetics import AestheticsScorer
 
 

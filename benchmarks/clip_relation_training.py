@@ -21,8 +21,8 @@ from text_separation import relation_preference, separation, token_ids, variant_
 from transformers import CLIPModel, CLIPTokenizer
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
-from diffalign.builtin.data import SceneStream, contrastive_batch
-from diffalign.builtin.train import TextAnchor, clip_loss
+from diffalign.builtin_training.data import SceneStream, contrastive_batch
+from diffalign.builtin_training.train import TextAnchor, clip_loss
 from diffalign.cli.world import parse_twins
 from diffalign.evaluation.personalization import ClipFeatures, builtin_pixels
 from diffalign.world.grammar import parse

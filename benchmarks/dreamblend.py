@@ -46,7 +46,7 @@ from diffalign.evaluation.personalization import (  # noqa: E402
 from diffalign.evaluation.reference import detect  # noqa: E402
 from diffalign.evaluation.stats import gain_interval  # noqa: E402
 from diffalign.models import default_guidance, load_adapter, load_pipeline  # noqa: E402
-from diffalign.reporting.grid import save_grid  # noqa: E402
+from diffalign.images import save_grid  # noqa: E402
 from diffalign.sampling import SamplerConfig, sample  # noqa: E402
 from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig  # noqa: E402
 from diffalign.sampling.sampler import decode, encode_images  # noqa: E402

@@ -22,8 +22,8 @@ import torch
 from scipy.stats import spearmanr
 
 from diffalign.builtin import BUILTIN_GUIDANCE
-from diffalign.builtin.captioner import describe
-from diffalign.builtin.vqa_data import vae_round_trip
+from diffalign.builtin_training.captioner import describe
+from diffalign.builtin_training.vqa_data import vae_round_trip
 from diffalign.evaluation.bench import score_images
 from diffalign.models import load_pipeline
 from diffalign.pool import PoolRow

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from diffalign.builtin.vqa_data import vae_round_trip
+from diffalign.builtin_training.vqa_data import vae_round_trip
 from diffalign.evaluation.reference import evaluate
 from diffalign.models.loading import load_pipeline
 from diffalign.world.grammar import parse

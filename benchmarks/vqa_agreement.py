@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from diffalign.builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
-from diffalign.builtin.scene_answers import SceneObject
-from diffalign.builtin.vqa_data import scene_questions
+from diffalign.questions.scene_answers import SceneObject
+from diffalign.builtin_training.vqa_data import scene_questions
 from diffalign.evaluation.reference import evaluate
 from diffalign.questions import GrammarQuestionGenerator, QuestionSet, passed
 from diffalign.scorers.vqa import VQAScorer

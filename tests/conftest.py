@@ -15,8 +15,8 @@ def build_tiny_pipeline(out: Path, width: int = 32) -> Path:
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from diffalign.builtin.configs import make_train_scheduler
-    from diffalign.builtin.tokenizer import build_tokenizer
+    from diffalign.builtin_training.configs import make_train_scheduler
+    from diffalign.builtin_training.tokenizer import build_tokenizer
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer(out.parent / (out.name + "-tokenizer"))

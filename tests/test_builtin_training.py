@@ -8,9 +8,9 @@ from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPModel
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
-from diffalign.builtin.checkpoint import load_state
-from diffalign.builtin.data import SceneStream, binding_noise, contrastive_batch
-from diffalign.builtin.train import StageConfig, TextAnchor, assemble, train_clip, train_unet, train_vae
+from diffalign.builtin_training.checkpoint import load_state
+from diffalign.builtin_training.data import SceneStream, binding_noise, contrastive_batch
+from diffalign.builtin_training.train import StageConfig, TextAnchor, assemble, train_clip, train_unet, train_vae
 from diffalign.world.grammar import parse
 from diffalign.world.vocab import OPPOSITE_RELATION, TRANSPOSED_RELATION
 

@@ -223,7 +223,7 @@ def tiny_feature_models(tmp_path_factory):
     """Random CLIPModel and ViTModel folders (with tokenizer / image processors), as a hub id would give."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, ViTConfig, ViTImageProcessor, ViTModel
 
-    from diffalign.builtin.tokenizer import build_tokenizer
+    from diffalign.builtin_training.tokenizer import build_tokenizer
 
     root = tmp_path_factory.mktemp("features")
     torch.manual_seed(0)

@@ -35,7 +35,7 @@ def segments():
 @pytest.fixture(scope="module")
 def tiny_blip(tmp_path_factory):
     """A randomly initialised BLIP captioner folder (model + processor), as a hub download would be."""
-    from diffalign.builtin.captioner import build_processor, make_captioner
+    from diffalign.builtin_training.captioner import build_processor, make_captioner
 
     folder = tmp_path_factory.mktemp("blip")
     torch.manual_seed(0)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from diffalign.builtin.data import SceneStream
-from diffalign.builtin.degrade import blur, degrade
+from diffalign.builtin_training.data import SceneStream
+from diffalign.builtin_training.degrade import blur, degrade
 from diffalign.errors import UserInputError
 from diffalign.scorers.aesthetics import AestheticMLP, AestheticsScorer
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from diffalign.builtin.data import SceneStream
-from diffalign.builtin.scene_answers import SceneObject, answer
-from diffalign.builtin.vqa_data import parse_labels, scene_questions
+from diffalign.builtin_training.data import SceneStream
+from diffalign.questions.scene_answers import SceneObject, answer
+from diffalign.builtin_training.vqa_data import parse_labels, scene_questions
 from diffalign.cli.main import main
 from diffalign.errors import UserInputError
 from diffalign.questions import GrammarQuestionGenerator, Question
@@ -173,6 +173,6 @@ def test_cli_scores_a_folder(tmp_path, capsys, scorer):
 
 
 def test_scorers_never_import_the_reference_evaluator():
-    code = ("import sys, diffalign.scorers, diffalign.builtin.train_scorers; "
+    code = ("import sys, diffalign.scorers, diffalign.builtin_training.train_scorers; "
             "sys.exit(any(m.startswith('diffalign.evaluation') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,4 +1,6 @@
-"""The built-in shapes model: configs, tokenizer, and the training stages behind `diffalign world train`."""
+"""The built-in shapes model as shipped: where its diffusers folder and scorer weights live, and its guidance.
+
+Training them (`diffalign world train`) lives in `diffalign.builtin_training`, a high layer."""
 
 from importlib import resources
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..errors import UserInputError
 from ..models import is_shapes_world_model, load_adapter, load_pipeline
-from ..reporting.grid import save_grid
+from ..images import save_grid
 from ..sampling import sample
 from ..sampling.guidance import CrossAttentionGuidance, GuidanceConfig
 from ..training.personalize import subject_token

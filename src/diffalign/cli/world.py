@@ -61,14 +61,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from ..builtin.train import DEFAULTS, STAGES, TRAINERS, StageConfig, assemble
+    from ..builtin_training.train import DEFAULTS, STAGES, TRAINERS, StageConfig, assemble
     from ..models.loading import resolve_model
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.stage in SCORER_STAGES:
-        from ..builtin.train_scorers import SCORER_DEFAULTS, SCORER_TRAINERS, install
+        from ..builtin_training.train_scorers import SCORER_DEFAULTS, SCORER_TRAINERS, install
 
         d = SCORER_DEFAULTS[args.stage]
         cfg = StageConfig(work=args.work, steps=args.steps or d["steps"], batch=args.batch or d["batch"],
@@ -102,7 +102,7 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def parse_twins(items: list[str]) -> dict[str, int]:
-    from ..builtin.data import TWIN_CHANGES
+    from ..builtin_training.data import TWIN_CHANGES
 
     twins = {}
     for item in items:

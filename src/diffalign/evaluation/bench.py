@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserInputError
-from ..reporting.grid import save_grid
+from ..images import save_grid
 from ..sampling import SamplerConfig, sample
 from ..world.grammar import parse
 from ..world.prompts import Prompt

@@ -16,7 +16,7 @@ from PIL import Image  # noqa: E402
 from ..evaluation.stats import gain_interval  # noqa: E402
 from ..evaluation.table import before_after_table  # noqa: E402
 from ..pool import Pool  # noqa: E402
-from .grid import save_grid  # noqa: E402
+from ..images import save_grid  # noqa: E402
 
 PROMPTS_PER_CATEGORY = 3
 

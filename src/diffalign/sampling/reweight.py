@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import torch
 from diffusers.models.attention_processor import Attention
 
-from ..scorers.phrases import PromptObject, prompt_objects
+from ..questions.phrases import PromptObject, prompt_objects
 from .hooks import StepState
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
 from ..errors import UserInputError
+from ..images import to_tensor
 from .base import register, resolve_pretrained
 
 LAION_CLIP = "openai/clip-vit-large-patch14"
@@ -109,11 +110,7 @@ class AestheticsScorer:
     def _pixels(self, images: np.ndarray) -> torch.Tensor:
         if self.processor is not None:
             return self.processor(images=list(images), return_tensors="pt").pixel_values
-        from ..builtin.data import (
-            to_tensor,  # the built-in CLIP was trained on [-1, 1] renders at its own size
-        )
-
-        x = to_tensor(images)
+        x = to_tensor(images)  # the built-in CLIP was trained on [-1, 1] renders at its own size
         size = self.clip.config.vision_config.image_size
         return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
 

@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from ..builtin.data import to_tensor
+from ..images import to_tensor
 from ..errors import UserInputError
 from ..world.spec import ObjectSpec
 from ..world.vocab import BACKGROUND, COLORS, SHAPES, SIZES, TEXTURES
-from .phrases import prompt_objects
+from ..questions.phrases import prompt_objects
 from .text_embed import TextEmbedder
 
 

@@ -19,7 +19,7 @@ from scipy.optimize import linear_sum_assignment
 from ..errors import UserInputError
 from .base import register
 from .judges import make_judge
-from .phrases import PromptObject, expected_instances, prompt_objects
+from ..questions.phrases import PromptObject, expected_instances, prompt_objects
 from .segmenters import Region, make_segmenter
 
 

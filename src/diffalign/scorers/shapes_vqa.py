@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from ..builtin.scene_answers import SceneObject, answer
+from ..questions.scene_answers import SceneObject, answer
+from ..images import to_tensor
 from ..io import save_tensors
 from ..world.vocab import COLORS, IMAGE_SIZE, SHAPES, SIZES, TEXTURES
 
@@ -65,8 +66,6 @@ class ShapesVQA(nn.Module):
     @torch.no_grad()
     def parse(self, images: np.ndarray) -> list[list[tuple[SceneObject, float]]]:
         """uint8 N x 64 x 64 x 3 -> per image the objects found, each with the parser's confidence."""
-        from ..builtin.data import to_tensor
-
         centre, offset, parts = self.split(self(to_tensor(images)))
         p = torch.sigmoid(centre)
         peaks = (p >= self.config.center_threshold) & (p == F.max_pool2d(p[:, None], 3, 1, 1)[:, 0])

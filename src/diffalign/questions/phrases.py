@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..questions.base import Entity
-from ..questions.grammar import entity_of
-from ..questions.rules import read
+from .base import Entity
+from .grammar import entity_of
+from .rules import read
 from ..world.grammar import PromptError, parse
 
 

@@ -20,9 +20,10 @@ from ..io import load_tensors, save_tensors
 from ..scorers.aesthetics import AestheticMLP, clip_embeddings
 from ..scorers.shapes_vqa import ShapesVQA
 from ..world.render import PlacedObject
-from . import BUILTIN_MODEL_DIR
+from ..builtin import BUILTIN_MODEL_DIR
 from .checkpoint import load_state
-from .data import SceneStream, to_tensor, to_uint8
+from ..images import to_tensor, to_uint8
+from .data import SceneStream
 from .degrade import add_noise, blur, degrade
 from .train import StageConfig, _loop, warmup_cosine
 from .vqa_data import build_vqa_cache, parse_labels, vae_round_trip
@@ -148,7 +149,6 @@ def train_captioner(cfg: StageConfig) -> Path:
     from diffusers import AutoencoderKL
 
     from .captioner import augment, build_processor, caption_loss, make_captioner, scene_batch
-    from .data import to_tensor
 
     torch.manual_seed(cfg.seed)
     processor = build_processor(cfg.work / "captioner" / "processor")

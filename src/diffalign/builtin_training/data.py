@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from ..images import to_tensor
 from ..world.perturb import attribute_swaps
 from ..world.prompts import random_spec, val_prompt_texts
 from ..world.render import render_prompt
@@ -81,16 +82,6 @@ def contrastive_batch(stream: SceneStream, n: int, twins: dict[str, int] | None 
     negatives = [next((t for t in (change(s) for change in changes) if t is not None), None)
                  or hard_negative(s, stream.rng) for s in specs]
     return images, [s.text() for s in specs], [s.text() for s in negatives]
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 NxHxWx3 -> float Nx3xHxW in [-1, 1] (the VAE's and the CLIP image tower's input)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """The inverse of to_tensor: float Nx3xHxW in [-1, 1] (clamped) -> uint8 NxHxWx3."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:

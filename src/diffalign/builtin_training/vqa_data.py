@@ -24,8 +24,9 @@ from ..world.perturb import one_change_variants
 from ..world.render import PlacedObject, render_prompt, shape_mask
 from ..world.spec import PromptSpec
 from ..world.vocab import IMAGE_SIZE
-from .data import SceneStream, hard_negative, to_tensor, to_uint8
-from .scene_answers import SceneObject, answer
+from ..images import to_tensor, to_uint8
+from .data import SceneStream, hard_negative
+from ..questions.scene_answers import SceneObject, answer
 
 
 def scene_questions(spec: PromptSpec, objects: list[SceneObject], generator: QuestionGenerator,

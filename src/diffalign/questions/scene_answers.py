@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..questions import Question
+from .base import Question
 from ..world.render import PlacedObject
 from ..world.vocab import COLORS, NUMBERS, PLURALS, RELATIONS, SIZES, TEXTURES
 

@@ -4,7 +4,7 @@ none (diagonal), or with an object missing; and the count of each drawn relation
 ignores the relation scores about 1/4, 1/4, 1/2 on the first three; one that knows the axis but not the direction,
 about 1/2, 1/2, 0. Evaluation only. Prints JSON.
 
-    python benchmarks/spatial_confusion.py [--model builtin] [--adapter DIR] [--prompts 60] [--per-prompt 4]
+    python experiments/spatial_confusion.py [--model builtin] [--adapter DIR] [--prompts 60] [--per-prompt 4]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ and scores render and reconstruction with the reference evaluator: per category,
 well-formed rate of both. A reconstruction that loses well-formed objects bounds the UNet's well-formed
 rate from above, whatever it learns.
 
-    python benchmarks/vae_ceiling.py [--model builtin] [--per-prompt 4] [--limit 60] [--seed 0]
+    python experiments/vae_ceiling.py [--model builtin] [--per-prompt 4] [--limit 60] [--seed 0]
 """
 
 from __future__ import annotations

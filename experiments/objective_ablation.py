@@ -6,9 +6,10 @@ Selectors: `oracle` keeps each prompt's best candidate by the reference evaluato
 (a control: what fitting the model's own samples does by itself), or any pool score column name (top-1 vs
 bottom-1 by that score, e.g. `vqa`). Objectives: `sft` (the papers' noise-prediction loss on the kept
 candidates) and `dpo` (Diffusion-DPO on kept vs paired candidates). Arms after `base` get gain_over_base_95, a
-95 % interval of their mean gain over it (paired bootstrap over the val prompts, evaluation/stats.py).
+95 % interval of their mean gain over it (paired bootstrap over the val prompts, evaluation/stats.py). Each arm
+trains with the loop's own `train_round` (diffalign.methods.loop); adapter and trainer state go to WORK/<objective>/.
 
-    python benchmarks/objective_ablation.py runs/dpo_dreamsync/round_1/pool --arms base oracle:sft random:sft \\
+    python experiments/objective_ablation.py runs/dpo_dreamsync/round_1/pool --arms base oracle:sft random:sft \\
         oracle:dpo random:dpo vqa:dpo
 """
 
@@ -25,11 +26,12 @@ import numpy as np
 from diffalign.evaluation.bench import BenchResult, run_bench, score_pool_rows
 from diffalign.evaluation.stats import gain_interval
 from diffalign.models import load_pipeline
+from diffalign.methods.loop import train_round
+from diffalign.methods.recipe import Recipe
 from diffalign.pool import Pool, PoolRow
-from diffalign.sampling import SamplerConfig, encode_prompts
+from diffalign.sampling import SamplerConfig
 from diffalign.selection import SelectorConfig, by_prompt, preference_pairs, select
-from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, save_adapter,
-                                train_adapter, trained_conditioning)
+from diffalign.training import AdapterConfig, TrainConfig, attach_adapter
 from diffalign.world.prompts import Prompt, first_per_category, shipped_prompts
 from diffalign.world.vocab import CATEGORIES
 
@@ -53,21 +55,25 @@ def pairs_by(rows: list[PoolRow], key: str, k: int = 1, n_pairs: int = 1, strict
     return pairs
 
 
-def fine_tune_and_bench(pool: Pool, pairs, objective: str, args, val: list[Prompt]) -> BenchResult:
+def fine_tune_and_bench(pool: Pool, rows: list[PoolRow], pairs, objective: str, args,
+                        val: list[Prompt]) -> BenchResult:
+    """A fresh adapter trained on the pairs by the loop's own `train_round` (on the pool's cached latents and
+    prompt embeddings), then the val benchmark. The adapter and trainer state go to WORK/<objective>/."""
     pipe = load_pipeline(args.model)
     if pairs:
-        adapter = AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank, text_encoder=args.text_encoder)
-        params = attach_adapter(pipe, adapter)
-        prompts = [c.prompt for c, _ in pairs]
-        conditioning = trained_conditioning(pipe, prompts) if args.text_encoder else \
-            frozen_conditioning(encode_prompts(pipe, prompts))
-        config = TrainConfig(steps=args.train_steps, lr=args.lr, objective=objective, dpo_beta=args.beta)
-        state = args.work / f"state_{objective}.pt"
+        recipe = Recipe(name="objective_ablation",
+                        adapter=AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank,
+                                              text_encoder=args.text_encoder),
+                        train=TrainConfig(steps=args.train_steps, lr=args.lr, objective=objective,
+                                          dpo_beta=args.beta))
+        params = attach_adapter(pipe, recipe.adapter, recipe.train.seed)
+        folder = args.work / objective
+        folder.mkdir(parents=True, exist_ok=True)
         if not args.keep_state:
-            state.unlink(missing_ok=True)
-        train_adapter(pipe, params, pool.latents([c for c, _ in pairs]), conditioning, config, state, progress=False,
-                      rejected=pool.latents([r for _, r in pairs]) if objective == "dpo" else None)
-        save_adapter(pipe, adapter, args.work / f"adapter_{objective}")
+            (folder / "train_state.pt").unlink(missing_ok=True)
+        # SFT trains on each pair's kept candidate (one per pair, as the pairs were drawn), DPO on the pairs.
+        index = {r.prompt: int(r.id.split("-")[0]) for r in rows}  # pool ids are <prompt index>-<seed>
+        train_round(pipe, params, recipe, pool, [c for c, _ in pairs], pairs, index, folder)
     return run_bench(pipe, val, args.per_prompt, seed=0, config=SamplerConfig(steps=20, scheduler="dpm",
                                                                              guidance=args.guidance))
 
@@ -107,8 +113,9 @@ def main() -> None:
     ap.add_argument("--per-prompt", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("runs/objective_ablation"))
     ap.add_argument("--keep-state", action="store_true",
-                    help="continue each objective's trainer state found in --work (a shorter run's, copied there) "
-                         "instead of starting afresh: the learning rate is constant, so the same as a longer run")
+                    help="continue each objective's trainer state found in WORK/<objective>/ (a shorter run's, "
+                         "copied there) instead of starting afresh: the learning rate is constant, so the same as "
+                         "a longer run")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     pool = Pool(args.pool)
@@ -126,7 +133,7 @@ def main() -> None:
         key, _, objective = arm.partition(":")
         pairs = [] if arm == "base" else pairs_by(rows, key, args.k, args.pairs, args.strict)
         kept = float(np.mean([c.scores["oracle"] for c, _ in pairs])) if pairs else None
-        result = fine_tune_and_bench(pool, pairs, objective or "sft", args, val)
+        result = fine_tune_and_bench(pool, rows, pairs, objective or "sft", args, val)
         print(json.dumps({"arm": arm, "eval": args.eval, "text_encoder": args.text_encoder,
                           "train_steps": args.train_steps, "k": args.k, "pairs_per_kept": args.pairs,
                           "strict": args.strict, "pairs": len(pairs), "reference_score_of_kept": kept,

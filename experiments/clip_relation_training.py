@@ -5,7 +5,7 @@ prints JSON: the text tower's separation per kind of one-word change (as text_se
 CLIP prefers a render's true caption to the opposite relation (train spatial prompts, seeds no batch uses).
 Writes the CLIP (and its tokenizer) to --out.
 
-    python benchmarks/clip_relation_training.py --out work/clip_relations --steps 2500 --threads 2
+    python experiments/clip_relation_training.py --out work/clip_relations --steps 2500 --threads 2
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the same seeds), without scoring or training it: the input of objective_ablation.py when the question is what a
 selection could give, not what a scorer gives. Reruns resume after the last complete batch.
 
-    python benchmarks/candidate_pool.py runs/pool900/pool --prompts-per-category 150
+    python experiments/candidate_pool.py runs/pool900/pool --prompts-per-category 150
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ gradient steps on the latent (each alpha / iterations). The trajectory itself is
 alpha). A D that barely falls under many steps is out of the latent's reach: it comes from the adapters' own
 attention projections, which the guidance cannot change. Prints JSON.
 
-    python benchmarks/guidance_reach.py --guide runs/dreamblend/split-square/checkpoint-125 \\
+    python experiments/guidance_reach.py --guide runs/dreamblend/split-square/checkpoint-125 \\
         --edit runs/dreamblend/split-square/checkpoint-1000 --prompt "a sks square to the left of a blue square"
 """
 

@@ -6,7 +6,7 @@ over aligned tokens (aligned_positions), relative to their mean token norm; aver
 model also the built-in CLIP's view of the same words: how often it scores a clean render closer to its true
 caption than to the caption with the opposite relation (chance: 0.5). Prints JSON.
 
-    python benchmarks/text_separation.py [--model builtin] [--adapter DIR] [--per-category 60]
+    python experiments/text_separation.py [--model builtin] [--adapter DIR] [--per-category 60]
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..builtin import BUILTIN_GUIDANCE, BUILTIN_MODEL_DIR
+from ..devices import resolve_device
 from ..errors import UserInputError
 
 STABLE_DIFFUSION_GUIDANCE = 7.5  # the diffusers pipelines' default classifier-free guidance scale
@@ -42,10 +43,6 @@ def default_guidance(model: str) -> float:
     return BUILTIN_GUIDANCE if is_shapes_world_model(model) else STABLE_DIFFUSION_GUIDANCE
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, device: str | None = None,
                   dtype: torch.dtype | None = None):
     """Load a Stable-Diffusion-family pipeline; the adapter (diffusers LoRA folder) is loaded with
@@ -53,7 +50,7 @@ def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, dev
     from diffusers import DiffusionPipeline
 
     source = resolve_model(model)
-    device = torch.device(device) if device else default_device()
+    device = resolve_device(device)
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     try:
         pipe = DiffusionPipeline.from_pretrained(source, dtype=dtype, safety_checker=None)

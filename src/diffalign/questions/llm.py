@@ -96,12 +96,14 @@ class LLMQuestionGenerator:
         """The model's greedy continuation of `text`."""
         import torch
 
+        from ..devices import default_device
+
         if self._lm is None:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.model)
             self._lm = AutoModelForCausalLM.from_pretrained(self.model, dtype="auto")
-            self._lm.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+            self._lm.to(default_device()).eval()
         inputs = self._tokenizer(text, return_tensors="pt").to(self._lm.device)
         with torch.inference_mode():
             out = self._lm.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from ..builtin import BUILTIN_SCORER_DIR
+from ..devices import resolve_device
 from ..errors import UserInputError
 from ..questions import CachedQuestions, QuestionSet, faithfulness, make_generator
 from .base import register, resolve_pretrained
@@ -98,8 +99,7 @@ class VQAScorer:
         if model == "builtin":
             self.answerer: Answerer = BuiltinAnswerer(BUILTIN_SCORER_DIR / "vqa")
         else:
-            device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            self.answerer = BlipAnswerer(resolve_pretrained(model, "VQA model"), device, batch_size)
+            self.answerer = BlipAnswerer(resolve_pretrained(model, "VQA model"), resolve_device(device), batch_size)
 
     def question_sets(self, prompts: list[str]) -> list[QuestionSet]:
         if self.questions is not None:

@@ -1,4 +1,5 @@
-"""Architectures of the built-in model, sized for a 2-core CPU (see DESIGN.md, cost model)."""
+"""Architectures of the built-in model (VAE, CLIP, UNet, training scheduler), sized so that each training stage
+and a full `diffalign align` fit a 2-core CPU; sizes and parameter counts are in docs/builtin-model.md."""
 
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPConfig, CLIPModel

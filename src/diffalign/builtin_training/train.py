@@ -1,8 +1,9 @@
-"""`diffalign world train`: the three stages (vae, clip, unet) that build the built-in model folder, and the
-built-in captioner (its own folder, used by the caption reward).
+"""`diffalign world train --stage vae|clip|unet|assemble`: the stages that build the built-in model folder.
 
-Each stage keeps its state under WORK/<stage>/ and resumes from it; `assemble` writes the
-standard diffusers pipeline folder (loadable with DiffusionPipeline.from_pretrained).
+vae, clip (optionally continuing a model's CLIP with relation / texture / axis twins and a text anchor) and unet
+(optionally from an assembled model, with binding noise in its captions) each keep their state under
+WORK/<stage>/ and resume from it; `assemble` writes the standard diffusers pipeline folder (loadable with
+DiffusionPipeline.from_pretrained). The built-in scorers (vqa, aesthetics, captioner) train in train_scorers.py.
 """
 
 from __future__ import annotations

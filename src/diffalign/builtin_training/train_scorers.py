@@ -1,8 +1,9 @@
-"""`diffalign world train --stage vqa|aesthetics`: the built-in scorers, trained on the shipped model's parts.
+"""`diffalign world train --stage vqa|aesthetics|captioner`: the built-in scorers, trained on the shipped model's
+parts.
 
-Both stages read the shipped VAE (and CLIP) of the built-in model, so run them after it is
-assembled. Like the model stages they keep state under WORK/<stage>/ and resume from it; the
-final weights go to WORK/<stage>/final and are copied to the shipped scorer folder.
+The three stages read the shipped VAE (the aesthetics head also its CLIP) of the built-in model, so run them
+after it is assembled. Like the model stages they keep state under WORK/<stage>/ and resume from it; the final
+weights go to WORK/<stage>/final and are copied to the shipped scorer folder (`--scorers-out`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import numpy as np
 
 from diffalign.evaluation.bench import score_pool_rows
 from diffalign.pool import Pool
+from diffalign.run_folder import RunFolder
 from diffalign.world.grammar import parse
 
 
@@ -35,10 +36,10 @@ def main() -> None:
     ap.add_argument("run", type=Path, help="an align run folder")
     ap.add_argument("--round", type=int, default=1)
     args = ap.parse_args()
-    folder = args.run / f"round_{args.round}"
-    pool = Pool(folder / "pool")
+    folder = RunFolder(args.run).round(args.round)
+    pool = Pool(folder.pool)
     rows = {r.id: r for r in pool.rows()}
-    selected = [json.loads(line) for line in (folder / "selected.jsonl").read_text().splitlines()]
+    selected = [json.loads(line) for line in folder.selected.read_text().splitlines()]
     ids = sorted({s["id"] for s in selected} | {i for s in selected for i in s["rejected"]})
     bench = score_pool_rows(pool, [rows[i] for i in ids])
     reference = {i: b.score for i, b in zip(ids, bench)}

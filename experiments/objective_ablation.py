@@ -29,6 +29,7 @@ from diffalign.models import load_pipeline
 from diffalign.methods.loop import train_round
 from diffalign.methods.recipe import Recipe
 from diffalign.pool import Pool, PoolRow
+from diffalign.run_folder import RoundFolder
 from diffalign.sampling import SamplerConfig
 from diffalign.selection import SelectorConfig, by_prompt, preference_pairs, select
 from diffalign.training import AdapterConfig, TrainConfig, attach_adapter
@@ -67,10 +68,10 @@ def fine_tune_and_bench(pool: Pool, rows: list[PoolRow], pairs, objective: str, 
                         train=TrainConfig(steps=args.train_steps, lr=args.lr, objective=objective,
                                           dpo_beta=args.beta))
         params = attach_adapter(pipe, recipe.adapter, recipe.train.seed)
-        folder = args.work / objective
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = RoundFolder(args.work / objective)  # train_state.pt, adapter/, adapter_state.pt as in a run
+        folder.root.mkdir(parents=True, exist_ok=True)
         if not args.keep_state:
-            (folder / "train_state.pt").unlink(missing_ok=True)
+            folder.train_state.unlink(missing_ok=True)
         # SFT trains on each pair's kept candidate (one per pair, as the pairs were drawn), DPO on the pairs.
         index = {r.prompt: int(r.id.split("-")[0]) for r in rows}  # pool ids are <prompt index>-<seed>
         train_round(pipe, params, recipe, pool, [c for c, _ in pairs], pairs, index, folder)

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from .io import save_tensors
+from .io import atomic_path, atomic_write_text, save_tensors
 
 
 @dataclass
@@ -37,6 +37,9 @@ class PoolRow:
     scores: dict[str, float] = field(default_factory=dict)
 
 
+ROWS_FILE = "rows.jsonl"  # the table, in the pool folder
+
+
 def row_id(prompt_index: int, seed: int) -> str:
     return f"{prompt_index:05d}-{seed}"
 
@@ -46,7 +49,7 @@ class Pool:
         self.root = Path(root)
         (self.root / "images").mkdir(parents=True, exist_ok=True)
         (self.root / "latents").mkdir(exist_ok=True)
-        self.table = self.root / "rows.jsonl"
+        self.table = self.root / ROWS_FILE
         self._drop_torn_tail()
 
     def _drop_torn_tail(self) -> None:
@@ -73,9 +76,8 @@ class Pool:
 
     def append(self, rows: list[PoolRow], images: list[np.ndarray], latents: torch.Tensor) -> None:
         for row, image in zip(rows, images):
-            tmp = self.root / (row.image + ".tmp.png")
-            Image.fromarray(image).save(tmp)
-            os.replace(tmp, self.root / row.image)
+            with atomic_path(self.root / row.image) as tmp:
+                Image.fromarray(image).save(tmp, format="PNG")
         save_tensors({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
         with open(self.table, "a") as f:
             for r in rows:
@@ -84,9 +86,7 @@ class Pool:
             os.fsync(f.fileno())
 
     def _rewrite(self, rows: list[PoolRow]) -> None:
-        tmp = self.table.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
-        os.replace(tmp, self.table)
+        atomic_write_text(self.table, "".join(json.dumps(asdict(r)) + "\n" for r in rows))
 
     def set_scores(self, scores: dict[str, dict[str, float]]) -> None:
         """Add score columns (row id -> {name: value}) to existing rows, atomically."""

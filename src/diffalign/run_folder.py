@@ -61,32 +61,13 @@ class RunFolder:
     def eval_results(self, r: int) -> Path:
         return self.eval_dir(r) / "results.json"
 
-    def round_dir(self, r: int) -> Path:
-        return self.root / f"round_{r}"
+    def round(self, r: int) -> RoundFolder:
+        return RoundFolder(self.root / f"round_{r}")
 
     def rounds(self) -> list[int]:
         """The rounds with a round_<r> folder, in order."""
         found = (_ROUND.fullmatch(p.name) for p in self.root.glob("round_*") if p.is_dir())
         return sorted(int(m.group(1)) for m in found if m)
-
-    def pool(self, r: int) -> Path:
-        return self.round_dir(r) / "pool"
-
-    def selected(self, r: int) -> Path:
-        return self.round_dir(r) / "selected.jsonl"
-
-    def selection(self, r: int) -> Path:
-        return self.round_dir(r) / "selection.json"
-
-    def train_state(self, r: int) -> Path:
-        return self.round_dir(r) / "train_state.pt"
-
-    def adapter(self, r: int) -> Path:
-        return self.round_dir(r) / "adapter"
-
-    def adapter_state(self, r: int) -> Path:
-        """Written after the adapter: its presence marks round r done."""
-        return self.round_dir(r) / "adapter_state.pt"
 
     @property
     def report_page(self) -> Path:
@@ -108,6 +89,45 @@ class RunFolder:
 
     def selected_vs_rejected_figure(self, r: int) -> Path:
         return self.report_dir / f"round_{r}_selected_vs_rejected.png"
+
+
+@dataclass(frozen=True)
+class RoundFolder:
+    """run/round_<r>/ of a RunFolder (see its table); also what one fine-tuning writes outside a run."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def pool(self) -> Path:
+        return self.root / "pool"
+
+    @property
+    def selected(self) -> Path:
+        return self.root / "selected.jsonl"
+
+    @property
+    def selection(self) -> Path:
+        return self.root / "selection.json"
+
+    @property
+    def train_state(self) -> Path:
+        return self.root / "train_state.pt"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "adapter"
+
+    @property
+    def adapter_state(self) -> Path:
+        """Written after the adapter: its presence marks the round done."""
+        return self.root / "adapter_state.pt"
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+
+from ..io import atomic_path
 
 
 def save_state(path: Path, step: int, **objects) -> None:
     """Save `state_dict()` of each object (modules, optimizers, EMA) plus the step."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, **{k: v.state_dict() for k, v in objects.items()}}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"step": step, **{k: v.state_dict() for k, v in objects.items()}}, tmp)
 
 
 def load_state(path: Path, **objects) -> int:

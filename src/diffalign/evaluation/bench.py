@@ -3,7 +3,6 @@ and report per-category scores (the shapes-world counterpart of T2I-CompBench)."
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from PIL import Image
 
 from ..errors import UserInputError
 from ..images import save_grid
+from ..io import write_json
 from ..sampling import SamplerConfig, sample
 from ..world.grammar import parse
 from ..world.prompts import Prompt
@@ -108,4 +108,4 @@ def write_bench(result: BenchResult, images: list[np.ndarray], out: Path, per_pr
         picked.extend([images[i] for i, r in enumerate(result.rows) if r.category == c][: 4 * per_prompt])
     save_grid(picked, columns=2 * per_prompt, path=out / "grid.png")
     payload = {k: v for k, v in asdict(result).items() if k != "rows"}
-    (out / "results.json").write_text(json.dumps(payload | {"rows": [asdict(r) for r in result.rows]}, indent=1))
+    write_json(out / "results.json", payload | {"rows": [asdict(r) for r in result.rows]})  # last: marks it done

@@ -3,16 +3,8 @@
     prompts -> generate M candidates (+ free hook scores) -> score -> select -> fine-tune adapter -> next round
 
 Every stage leaves its result on disk under the run folder and is skipped when that result is
-already there, so rerunning the same command after an interruption resumes where it stopped:
-
-    run/recipe.json               the resolved recipe
-    run/inputs.json               what the pools and evals depend on; a rerun with other inputs is refused
-    run/eval/round_<r>/           val benchmark of the model after round r (0 = base): results.json, images
-    run/round_<r>/pool/           candidates with one score column per recipe scorer (see pool.py)
-    run/round_<r>/selected.jsonl  ids of the rows chosen for fine-tuning (with their rejected partners for "dpo")
-    run/round_<r>/selection.json  how many candidates and prompts the selector accepted
-    run/round_<r>/train_state.pt  resumable trainer state
-    run/round_<r>/adapter/        the adapter after round r, diffusers LoRA format
+already there, so rerunning the same command after an interruption resumes where it stopped. What each
+stage writes where: diffalign.run_folder.RunFolder.
 """
 
 from __future__ import annotations
@@ -31,7 +23,9 @@ from tqdm import tqdm
 from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 from ..evaluation.bench import run_bench
+from ..io import atomic_path, atomic_write_text, write_json
 from ..pool import Pool, PoolRow, row_id
+from ..run_folder import RoundFolder, RunFolder
 from ..sampling import encode_prompts, sample
 from ..scorers import make_scorer
 from ..scorers.mi import MIConfig, PointwiseMIHook
@@ -103,11 +97,12 @@ def selection_summary(rows: list[PoolRow], chosen: list[PoolRow], minimums: dict
             "prompts_with_selection": len({c.prompt for c in chosen})}
 
 
-def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], folder: Path) -> dict:
-    """The val benchmark (same prompts and seeds every round), kept in folder/results.json with its images."""
-    results = folder / "results.json"
+def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int) -> dict:
+    """The val benchmark (same prompts and seeds every round), kept in run/eval/round_<r>/ with its images."""
+    results = run.eval_results(r)
     if not results.exists():
-        run_bench(pipe, val, recipe.eval.per_prompt, seed=0, config=recipe.sampler, out=folder, save_images=True)
+        run_bench(pipe, val, recipe.eval.per_prompt, seed=0, config=recipe.sampler, out=run.eval_dir(r),
+                  save_images=True)
     return json.loads(results.read_text())
 
 
@@ -140,25 +135,25 @@ def model_identity(pipe) -> str:
 INPUT_DEFAULTS = {"mi": asdict(MIConfig())}  # run inputs whose fields can grow; new fields resume at their default
 
 
-def check_resumable(run: Path, inputs: dict) -> None:
+def check_resumable(run: RunFolder, inputs: dict) -> None:
     """Refuse to resume a run folder made from other inputs: its rows are keyed by prompt index and seed."""
-    path = run / "inputs.json"
+    path = run.inputs
     if path.exists():
         before = json.loads(path.read_text())
         for k, defaults in INPUT_DEFAULTS.items():  # a run written before a field existed was made at its default
             before[k] = {**defaults, **before.get(k, {})}
         changed = [k for k in inputs if before.get(k) != json.loads(json.dumps(inputs[k]))]
         if changed:
-            raise UserInputError(f"{run} holds a run made with other {', '.join(changed)}; rerun with the same "
+            raise UserInputError(f"{run.root} holds a run made with other {', '.join(changed)}; rerun with the same "
                                  f"settings to resume it, or give a new --out")
     else:
-        path.write_text(json.dumps(inputs, indent=1))
+        write_json(path, inputs)
 
 
-def select_round(rows: list[PoolRow], recipe: Recipe, folder: Path, round_index: int
+def select_round(rows: list[PoolRow], recipe: Recipe, folder: RoundFolder, round_index: int
                  ) -> tuple[list[PoolRow], list[tuple[PoolRow, PoolRow]]]:
     """The selector's choice (and, for "dpo", each chosen candidate's rejected partners), written to
-    folder/selected.jsonl and folder/selection.json; selecting nothing is the user's error to fix."""
+    its selected.jsonl and selection.json; selecting nothing is the user's error to fix."""
     chosen = select(rows, recipe.selector)
     dpo = recipe.train.objective == "dpo"
     pairs = preference_pairs(rows, chosen, recipe.selector) if dpo else []
@@ -169,12 +164,12 @@ def select_round(rows: list[PoolRow], recipe: Recipe, folder: Path, round_index:
         chosen = [c for c in chosen if rejected[c.id]]
     minimums = recipe.selector.minimums if recipe.selector.kind == "threshold" else {}
     summary = selection_summary(rows, chosen, minimums)
-    (folder / "selection.json").write_text(json.dumps(summary, indent=1))
+    write_json(folder.selection, summary)
     if not chosen:
         raise UserInputError(f"round {round_index}: no candidate passed the selector {recipe.selector.kind}; the "
-                             f"scored pool in {folder / 'pool'} is kept — loosen the selector (or set "
+                             f"scored pool in {folder.pool} is kept — loosen the selector (or set "
                              f"selector.fallback_top_k) and rerun")
-    (folder / "selected.jsonl").write_text("".join(json.dumps(
+    atomic_write_text(folder.selected, "".join(json.dumps(
         {"id": c.id, "prompt": c.prompt, "scores": c.scores}
         | ({"rejected": rejected[c.id]} if dpo else {})) + "\n" for c in chosen))
     passing = f"{summary['passing']} of {len(rows)} candidates pass the thresholds, " if minimums else ""
@@ -185,9 +180,10 @@ def select_round(rows: list[PoolRow], recipe: Recipe, folder: Path, round_index:
 
 
 def train_round(pipe, params, recipe: Recipe, pool: Pool, chosen: list[PoolRow],
-                pairs: list[tuple[PoolRow, PoolRow]], index: dict[str, int], folder: Path) -> None:
+                pairs: list[tuple[PoolRow, PoolRow]], index: dict[str, int], folder: RoundFolder) -> None:
     """Fine-tune the adapter on the selected candidates' cached latents (pairs: winners against their
-    rejected partners) and save it in the diffusers LoRA format."""
+    rejected partners) and save it in the diffusers LoRA format; its adapter_state.pt, written last, marks the
+    round done."""
     dpo = recipe.train.objective == "dpo"
     winners = [c for c, _ in pairs] if dpo else chosen
     if recipe.adapter.text_encoder:
@@ -195,37 +191,38 @@ def train_round(pipe, params, recipe: Recipe, pool: Pool, chosen: list[PoolRow],
     else:
         embeds = pool.prompt_embeds()
         conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
-    train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder / "train_state.pt",
+    train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder.train_state,
                   rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
-    save_adapter(pipe, recipe.adapter, folder / "adapter")
-    torch.save(adapter_state(pipe), folder / "adapter_state.pt")
+    save_adapter(pipe, recipe.adapter, folder.adapter)
+    with atomic_path(folder.adapter_state) as tmp:
+        torch.save(adapter_state(pipe), tmp)
 
 
-def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: Path) -> list[dict]:
-    """Run all rounds of a recipe; returns the val benchmark after each round (index 0: the base model),
-    empty when there are no val prompts the reference evaluator can read."""
+def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: Path) -> list[dict]:
+    """Run all rounds of a recipe in the run folder `out`; returns the val benchmark after each round (index 0:
+    the base model), empty when there are no val prompts the reference evaluator can read."""
     check_recipe(recipe)
-    run.mkdir(parents=True, exist_ok=True)
+    run = RunFolder(out)
+    run.root.mkdir(parents=True, exist_ok=True)
     check_resumable(run, run_inputs(pipe, recipe, prompts, val))
-    (run / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1, default=str))
-    evals = [evaluate_round(pipe, recipe, val, run / "eval" / "round_0")] if val else []
+    write_json(run.recipe, asdict(recipe), default=str)
+    evals = [evaluate_round(pipe, recipe, val, run, 0)] if val else []
     if evals:
         log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
     params = attach_adapter(pipe, recipe.adapter, recipe.train.seed)
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):
-        folder = run / f"round_{r}"
-        done = folder / "adapter_state.pt"
-        if done.exists():  # round finished earlier: restore its adapter and move on
-            load_adapter_state(pipe, torch.load(done, weights_only=False))
+        folder = run.round(r)
+        if folder.adapter_state.exists():  # round finished earlier: restore its adapter and move on
+            load_adapter_state(pipe, torch.load(folder.adapter_state, weights_only=False))
         else:
-            pool = Pool(folder / "pool")
+            pool = Pool(folder.pool)
             generate_pool(pipe, recipe, prompts, pool, r)
-            rows = score_pool(pipe, recipe, pool, run)
+            rows = score_pool(pipe, recipe, pool, run.cache_dir)
             chosen, pairs = select_round(rows, recipe, folder, r)
             train_round(pipe, params, recipe, pool, chosen, pairs, index, folder)
         if val:
-            evals.append(evaluate_round(pipe, recipe, val, run / "eval" / f"round_{r}"))
+            evals.append(evaluate_round(pipe, recipe, val, run, r))
             log.info("round %d: mean %.3f (base %.3f)", r, evals[-1]["mean"], evals[0]["mean"])
-        log.info("round %d: adapter in %s", r, folder / "adapter")
+        log.info("round %d: adapter in %s", r, folder.adapter)
     return evals

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..world.vocab import with_article
+
 KINDS = ("entity", "attribute", "count", "relation")
 # Which adjective names an object best when two objects share a noun: colour is what a VQA model
 # perceives most reliably, size (relative) least.
@@ -178,8 +180,7 @@ def _be(entity: Entity) -> str:
 def _article(phrase: str) -> str:
     if phrase.split(" of ")[0].split()[-1] in MASS_NOUNS:  # "a glass of juice" is no mass
         return phrase
-    vowel = phrase[:1] in ("a", "e", "i", "o", "u") and not phrase.startswith(("uni", "use", "one", "eu"))
-    return ("an " if vowel else "a ") + phrase
+    return with_article(phrase)
 
 
 def _number(n: int) -> str:

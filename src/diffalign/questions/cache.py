@@ -7,11 +7,11 @@ twice, and a rule change must not silently change scores of a run in progress.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..io import atomic_write_text
 from ..world.grammar import PromptError
 from .base import QuestionGenerator, QuestionSet
 from .grammar import GrammarQuestionGenerator
@@ -61,10 +61,8 @@ class CachedQuestions:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         data = {prompt: s.to_json() for prompt, s in self._sets.items()}
-        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 class GrammarOrRules:

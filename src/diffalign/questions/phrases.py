@@ -12,6 +12,7 @@ from .base import Entity
 from .grammar import entity_of
 from .rules import read
 from ..world.grammar import PromptError, parse
+from ..world.vocab import with_article
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,9 @@ def prompt_objects(prompt: str) -> list[PromptObject]:
 
 def _object(entity: Entity) -> PromptObject:
     body = " ".join([*(word for _, word in entity.attributes), entity.noun])
-    article = "an" if body[0] in "aeiou" else "a"
     words = tuple(dict.fromkeys([w for _, a in entity.attributes for w in a.split()]
                                 + entity.noun.split() + entity.plural.split()))
-    return PromptObject(f"{article} {body}", words, entity.count or 1)
+    return PromptObject(with_article(body), words, entity.count or 1)
 
 
 def expected_instances(objects: list[PromptObject]) -> list[PromptObject]:

@@ -14,26 +14,29 @@ import numpy as np  # noqa: E402
 
 from ..errors import UserInputError  # noqa: E402
 from ..evaluation.stats import gain_interval  # noqa: E402
+from ..io import atomic_write_text, write_json  # noqa: E402
+from ..pool import ROWS_FILE  # noqa: E402
+from ..run_folder import CompareFolder, RunFolder  # noqa: E402
 from .report import load_evals  # noqa: E402
 
 
-def sampling_compute(run: Path) -> int:
+def sampling_compute(run: RunFolder) -> int:
     """UNet evaluations spent generating candidates: prompts x candidates x steps x (2 with CFG), summed over rounds."""
-    recipe = json.loads((run / "recipe.json").read_text())
+    recipe = json.loads(run.recipe.read_text())
     per_image = recipe["sampler"]["steps"] * (2 if recipe["sampler"]["guidance"] > 1 else 1)
-    pools = [len((f / "pool" / "rows.jsonl").read_text().splitlines()) for f in sorted(run.glob("round_*"))
-             if (f / "pool" / "rows.jsonl").exists()]
-    return per_image * sum(pools)
+    tables = [run.round(r).pool / ROWS_FILE for r in run.rounds()]
+    return per_image * sum(len(t.read_text().splitlines()) for t in tables if t.exists())
 
 
-def summarise_run(run: Path) -> dict:
+def summarise_run(out: Path) -> dict:
+    run = RunFolder(out)
     evals = load_evals(run)
     if len(evals) < 2:
-        raise UserInputError(f"{run} has no finished round with a val benchmark: "
-                             f"run `diffalign align --out {run}` first")
+        raise UserInputError(f"{out} has no finished round with a val benchmark: "
+                             f"run `diffalign align --out {out}` first")
     base, last = evals[0], evals[-1]
     formed = [sum(e["well_formed"].values()) / len(e["well_formed"]) for e in (base, last)]
-    return {"run": str(run), "recipe": json.loads((run / "recipe.json").read_text())["name"], "rounds": len(evals) - 1,
+    return {"run": str(out), "recipe": json.loads(run.recipe.read_text())["name"], "rounds": len(evals) - 1,
             "unet_evals": sampling_compute(run), "base": base["categories"] | {"mean": base["mean"]},
             "delta": {c: last["categories"][c] - base["categories"][c] for c in base["categories"]}
             | {"mean": last["mean"] - base["mean"]},
@@ -75,16 +78,17 @@ def _bars(rows: list[dict], path: Path) -> None:
 
 def write_comparison(rows: list[dict], out: Path) -> Path:
     """compare.html + compare.png + compare.json in `out`, from summarise_run of finished align runs."""
-    out.mkdir(parents=True, exist_ok=True)
-    _bars(rows, out / "compare.png")
-    (out / "compare.json").write_text(json.dumps(rows, indent=1))
+    folder = CompareFolder(out)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    _bars(rows, folder.figure)
+    write_json(folder.table, rows)
     table = comparison_table(rows)
-    page = out / "compare.html"
-    page.write_text("<!doctype html><meta charset='utf-8'><title>diffalign: recipes compared</title>"
+    page = folder.page
+    atomic_write_text(page, "<!doctype html><meta charset='utf-8'><title>diffalign: recipes compared</title>"
                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}</style>"
                     "<h1>Recipes compared</h1><p>Gain on the val prompts over each run's base model, points of the "
                     "reference evaluator; UNet evals = candidate sampling compute.</p>"
-                    f"<pre>{html.escape(table)}</pre><img src='compare.png'>"
-                    + "".join(f"<p><a href='{html.escape(str(Path(r['run']).resolve() / 'report.html'))}'>"
+                    f"<pre>{html.escape(table)}</pre><img src='{folder.figure.name}'>"
+                    + "".join(f"<p><a href='{html.escape(str(RunFolder(Path(r['run']).resolve()).report_page))}'>"
                               f"{html.escape(r['run'])} report</a></p>" for r in rows))
     return page

@@ -15,16 +15,18 @@ from PIL import Image  # noqa: E402
 
 from ..evaluation.stats import gain_interval  # noqa: E402
 from ..evaluation.table import before_after_table  # noqa: E402
-from ..pool import Pool  # noqa: E402
 from ..images import save_grid  # noqa: E402
+from ..io import atomic_write_text  # noqa: E402
+from ..pool import Pool  # noqa: E402
+from ..run_folder import RunFolder  # noqa: E402
 
 PROMPTS_PER_CATEGORY = 3
 
 
-def load_evals(run: Path) -> list[dict]:
+def load_evals(run: RunFolder) -> list[dict]:
     evals = []
-    while (run / "eval" / f"round_{len(evals)}" / "results.json").exists():
-        evals.append(json.loads((run / "eval" / f"round_{len(evals)}" / "results.json").read_text()))
+    while run.eval_results(len(evals)).exists():
+        evals.append(json.loads(run.eval_results(len(evals)).read_text()))
     return evals
 
 
@@ -48,18 +50,18 @@ def _curves(evals: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _before_after(run: Path, evals: list[dict], out: Path) -> list[tuple[str, str]]:
+def _before_after(run: RunFolder, evals: list[dict]) -> list[tuple[Path, str]]:
     """Per category, the same val prompts and seeds: base row above, last round below."""
     first, last = evals[0]["rows"], evals[-1]["rows"]
     figures = []
     for c in evals[0]["categories"]:
         prompts = list(dict.fromkeys(r["prompt"] for r in first if r["category"] == c))[:PROMPTS_PER_CATEGORY]
         pick = [i for i, r in enumerate(first) if r["prompt"] in prompts]
-        images = [np.asarray(Image.open(run / "eval" / "round_0" / first[i]["image"])) for i in pick]
-        images += [np.asarray(Image.open(run / "eval" / f"round_{len(evals) - 1}" / last[i]["image"])) for i in pick]
-        name = f"before_after_{c}.png"
-        save_grid(images, columns=len(pick), path=out / name, scale=2)
-        figures.append((name, f"{c}: base (top) vs round {len(evals) - 1} (bottom) — " + "; ".join(prompts)))
+        images = [np.asarray(Image.open(run.eval_dir(0) / first[i]["image"])) for i in pick]
+        images += [np.asarray(Image.open(run.eval_dir(len(evals) - 1) / last[i]["image"])) for i in pick]
+        path = run.before_after_figure(c)
+        save_grid(images, columns=len(pick), path=path, scale=2)
+        figures.append((path, f"{c}: base (top) vs round {len(evals) - 1} (bottom) — " + "; ".join(prompts)))
     return figures
 
 
@@ -75,20 +77,21 @@ def _histograms(rows: list, chosen: set[str], scores: list[str], path: Path) -> 
     plt.close(fig)
 
 
-def _pool_figures(run: Path, out: Path, scores: list[str]) -> list[tuple[str, str]]:
+def _pool_figures(run: RunFolder, scores: list[str]) -> list[tuple[Path, str]]:
     """Per round: the distribution of each score with the selected candidates marked, and for a few
     prompts the selected sample beside rejected ones."""
     figures = []
-    for folder in sorted(run.glob("round_*")):
-        pool, selected_file = Pool(folder / "pool"), folder / "selected.jsonl"
+    for r in run.rounds():
+        folder = run.round(r)
+        pool, selected_file = Pool(folder.pool), folder.selected
         rows = pool.rows()
         shown_scores = [s for s in scores if rows and s in rows[0].scores]
         if not shown_scores or not selected_file.exists():
             continue
         chosen = {json.loads(line)["id"] for line in selected_file.read_text().splitlines()}
-        name = f"{folder.name}_scores_hist.png"
-        _histograms(rows, chosen, shown_scores, out / name)
-        figures.append((name, f"{folder.name}: distribution of {', '.join(shown_scores)} over the pool"))
+        path = run.scores_hist_figure(r)
+        _histograms(rows, chosen, shown_scores, path)
+        figures.append((path, f"{folder.name}: distribution of {', '.join(shown_scores)} over the pool"))
         by_prompt: dict[str, list] = {}
         for r in rows:
             by_prompt.setdefault(r.prompt, []).append(r)
@@ -98,44 +101,46 @@ def _pool_figures(run: Path, out: Path, scores: list[str]) -> list[tuple[str, st
         for prompt in shown:
             ordered = sorted(by_prompt[prompt], key=lambda r: (r.id not in chosen, -r.scores[key]))[:8]
             images.extend(pool.image(r) for r in ordered)
-        name = f"{folder.name}_selected_vs_rejected.png"
-        save_grid(images, columns=8, path=out / name, scale=2)
-        figures.append((name, f"{folder.name}: per row one prompt, the selected sample first (if any), then others "
+        path = run.selected_vs_rejected_figure(r)
+        save_grid(images, columns=8, path=path, scale=2)
+        figures.append((path, f"{folder.name}: per row one prompt, the selected sample first (if any), then others "
                               f"by {key} (highest first): " + "; ".join(shown)))
     return figures
 
 
-def _selection_table(run: Path) -> str:
+def _selection_table(run: RunFolder) -> str:
     lines = [f"{'round':<8}{'candidates':>11}{'passing':>9}{'acceptance':>12}{'selected':>10}{'prompts kept':>14}"]
-    for path in sorted(run.glob("round_*/selection.json")):
-        s = json.loads(path.read_text())
-        lines.append(f"{path.parent.name:<8}{s['candidates']:>11}{s['passing']:>9}{100 * s['acceptance_rate']:>11.1f}%"
+    for folder in (run.round(r) for r in run.rounds() if run.round(r).selection.exists()):
+        s = json.loads(folder.selection.read_text())
+        lines.append(f"{folder.name:<8}{s['candidates']:>11}{s['passing']:>9}{100 * s['acceptance_rate']:>11.1f}%"
                      f"{s['selected']:>10}{s['prompts_with_selection']:>8} / {s['prompts']}")
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
-def write_report(run: Path) -> Path:
-    out = run / "report"
-    out.mkdir(parents=True, exist_ok=True)
+def write_report(out: Path) -> Path:
+    """run/report.html with its figures in run/report/ (names: RunFolder)."""
+    run = RunFolder(out)
+    run.report_dir.mkdir(parents=True, exist_ok=True)
     evals = load_evals(run)
     figures = []
     if len(evals) > 1:
-        _curves(evals, out / "curves.png")
-        figures.append(("curves.png", "val score per category across rounds"))
-        figures += _before_after(run, evals, out)
-    recipe = (run / "recipe.json").read_text() if (run / "recipe.json").exists() else "{}"
-    figures += _pool_figures(run, out, json.loads(recipe).get("scorers", ["mi"]))
+        _curves(evals, run.curves_figure)
+        figures.append((run.curves_figure, "val score per category across rounds"))
+        figures += _before_after(run, evals)
+    recipe = run.recipe.read_text() if run.recipe.exists() else "{}"
+    figures += _pool_figures(run, json.loads(recipe).get("scorers", ["mi"]))
     body = [f"<h1>diffalign run: {html.escape(run.name)}</h1>",
             "<h2>Val scores (reference evaluator, %)</h2>",
             f"<pre>{html.escape(before_after_table(evals))}</pre>" if evals else "<p>no evaluation yet</p>"]
     selection = _selection_table(run)
     if selection:
         body.append(f"<h2>Selection per round</h2><pre>{html.escape(selection)}</pre>")
-    for name, caption in figures:
-        body.append(f"<figure><img src='report/{name}'><figcaption>{html.escape(caption)}</figcaption></figure>")
+    for path, caption in figures:
+        body.append(f"<figure><img src='{path.relative_to(run.root).as_posix()}'>"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     body.append(f"<h2>Recipe</h2><pre>{html.escape(recipe)}</pre>")
-    page = run / "report.html"
-    page.write_text("<!doctype html><meta charset='utf-8'><title>diffalign report</title>"
+    page = run.report_page
+    atomic_write_text(page, "<!doctype html><meta charset='utf-8'><title>diffalign report</title>"
                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{image-rendering:pixelated;"
                     "max-width:100%}figure{margin:1em 0}</style>" + "\n".join(body))
     return page

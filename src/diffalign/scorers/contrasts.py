@@ -15,6 +15,7 @@ import re
 from ..questions.rules import NUMBERS, read, relation_at
 from ..world.grammar import PromptError, parse
 from ..world.perturb import contrast_specs
+from ..world.vocab import ARTICLES, article
 
 OPPOSITE_RELATIONS = {"to the left of": "to the right of", "to the right of": "to the left of", "above": "below",
                       "below": "above", "on top of": "under", "under": "on top of", "behind": "in front of",
@@ -87,8 +88,8 @@ def _apply(prompt: str, words, edit: dict[Span, str]) -> str:
     """Replace word spans; an article before a one-word edit follows the new word ("an oblong" -> "a round")."""
     edit = dict(edit)
     for (start, end), new in list(edit.items()):
-        if end - start == 1 and start and words[start - 1][2] in ("a", "an") and (start - 1, start) not in edit:
-            edit[(start - 1, start)] = "an" if new[0] in "aeiou" else "a"
+        if end - start == 1 and start and words[start - 1][2] in ARTICLES and (start - 1, start) not in edit:
+            edit[(start - 1, start)] = article(new)
     out, last = [], 0
     for (start, end), new in sorted(edit.items()):
         begin = words[start][0]

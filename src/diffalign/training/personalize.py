@@ -13,17 +13,16 @@ OUT/checkpoint-<step>/ that `pipe.load_lora_weights` reads, with a subject.json 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..errors import UserInputError
+from ..io import atomic_path, save_tensors, write_json
 from ..sampling import SamplerConfig, encode_images, encode_prompts, sample
 from .adapters import AdapterConfig, attach_adapter, save_adapter
 from .trainer import TrainConfig, frozen_conditioning, train_adapter
@@ -98,8 +97,7 @@ def class_latents(pipe, config: PersonalizeConfig, out: Path) -> torch.Tensor:
     for s in samples:
         Image.fromarray(s.image).save(out / "class_images" / f"{s.seed:04d}.png")
     latents = torch.stack([s.latent for s in samples]).float()
-    save_file({"latents": latents}, out / "class_latents.tmp")
-    os.replace(out / "class_latents.tmp", cache)
+    save_tensors({"latents": latents}, cache)
     return latents
 
 
@@ -131,13 +129,11 @@ def personalize(pipe, images: np.ndarray, config: PersonalizeConfig, out: Path, 
         train_adapter(pipe, params, latents, frozen_conditioning(embeds[kinds]),
                       replace(config.train, steps=step, save_every=config.save_every), out / "train_state.pt",
                       progress=progress, weights=weights)
-        tmp = out / f".checkpoint-{step}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_adapter(pipe, config.adapter, tmp)
-        (tmp / SUBJECT_FILE).write_text(json.dumps({**metadata, "step": step}, indent=1))
-        os.replace(tmp, folder)
-    (out / "personalize.json").write_text(json.dumps({**metadata, "checkpoints": [f.name for f in folders],
-                                                      "config": asdict(config)}, indent=1, default=str))
+        with atomic_path(folder) as tmp:  # .checkpoint-<step>.tmp until complete
+            save_adapter(pipe, config.adapter, tmp)
+            (tmp / SUBJECT_FILE).write_text(json.dumps({**metadata, "step": step}, indent=1))
+    write_json(out / "personalize.json", {**metadata, "checkpoints": [f.name for f in folders],
+                                          "config": asdict(config)}, default=str)
     return folders
 
 

@@ -14,7 +14,6 @@ Two objectives on the same loop:
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from tqdm import tqdm
 
+from ..io import atomic_path
 from .adapters import adapter_state, load_adapter_state
 
 log = logging.getLogger(__name__)
@@ -141,10 +141,9 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         opt.step()
         losses.append(loss.item())
         if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
-                        "losses": losses, "generator": gen.get_state()}, tmp)
-            os.replace(tmp, state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
+                            "losses": losses, "generator": gen.get_state()}, tmp)
     unet.eval()
     pipe.text_encoder.eval()
     return losses

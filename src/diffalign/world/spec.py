@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .vocab import COLORS, MAX_OBJECTS, NUMBERS, PLURALS, RELATIONS, SHAPES, SIZES, TEXTURES
+from .vocab import COLORS, MAX_OBJECTS, NUMBERS, PLURALS, RELATIONS, SHAPES, SIZES, TEXTURES, with_article
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ObjectSpec:
         if with_count or self.count > 1:
             number = {v: k for k, v in NUMBERS.items()}[self.count]
             return f"{number} {body}"
-        return ("an " if body[0] in "aeiou" else "a ") + body
+        return with_article(body)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,17 @@ ARTICLES = ("a", "an")
 CONJUNCTION = "and"
 
 
+def article(phrase: str) -> str:
+    """"a" or "an" for a phrase by how its first word sounds, as far as the spelling tells: an orange, a red, a
+    unicorn, a one-eyed cat, a European."""
+    vowel = phrase[:1] in ("a", "e", "i", "o", "u") and not phrase.startswith(("uni", "use", "one", "eu"))
+    return ARTICLES[vowel]
+
+
+def with_article(phrase: str) -> str:
+    return f"{article(phrase)} {phrase}"
+
+
 def words() -> list[str]:
     """Every word a prompt of the grammar may contain, in a stable order (the tokenizer's vocabulary)."""
     out: list[str] = [*ARTICLES, CONJUNCTION, *NUMBERS, *SIZES, *COLORS, *TEXTURES, *SHAPES, *PLURALS.values()]

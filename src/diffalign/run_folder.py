@@ -14,8 +14,25 @@ from pathlib import Path
 _ROUND = re.compile(r"round_(\d+)")
 
 
+def _child(name: str, doc: str | None = None) -> property:
+    """A path below the folder's root, as a read-only attribute."""
+    return property(lambda self: self.root / name, doc=doc)
+
+
 @dataclass(frozen=True)
-class RunFolder:
+class _Folder:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+
+@dataclass(frozen=True)
+class RunFolder(_Folder):
     """The paths of an align run:
 
         run/recipe.json                  the resolved recipe
@@ -32,22 +49,10 @@ class RunFolder:
         run/report.html, run/report/     the report page and its figures (reporting/report.py)
     """
 
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def name(self) -> str:
-        return self.root.name
-
-    @property
-    def recipe(self) -> Path:
-        return self.root / "recipe.json"
-
-    @property
-    def inputs(self) -> Path:
-        return self.root / "inputs.json"
+    recipe = _child("recipe.json")
+    inputs = _child("inputs.json")
+    report_page = _child("report.html")
+    report_dir = _child("report", "the report's figures")
 
     @property
     def cache_dir(self) -> Path:
@@ -70,14 +75,6 @@ class RunFolder:
         return sorted(int(m.group(1)) for m in found if m)
 
     @property
-    def report_page(self) -> Path:
-        return self.root / "report.html"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.root / "report"
-
-    @property
     def curves_figure(self) -> Path:
         return self.report_dir / "curves.png"
 
@@ -92,61 +89,21 @@ class RunFolder:
 
 
 @dataclass(frozen=True)
-class RoundFolder:
+class RoundFolder(_Folder):
     """run/round_<r>/ of a RunFolder (see its table); also what one fine-tuning writes outside a run."""
 
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def name(self) -> str:
-        return self.root.name
-
-    @property
-    def pool(self) -> Path:
-        return self.root / "pool"
-
-    @property
-    def selected(self) -> Path:
-        return self.root / "selected.jsonl"
-
-    @property
-    def selection(self) -> Path:
-        return self.root / "selection.json"
-
-    @property
-    def train_state(self) -> Path:
-        return self.root / "train_state.pt"
-
-    @property
-    def adapter(self) -> Path:
-        return self.root / "adapter"
-
-    @property
-    def adapter_state(self) -> Path:
-        """Written after the adapter: its presence marks the round done."""
-        return self.root / "adapter_state.pt"
+    pool = _child("pool")
+    selected = _child("selected.jsonl")
+    selection = _child("selection.json")
+    train_state = _child("train_state.pt")
+    adapter = _child("adapter")
+    adapter_state = _child("adapter_state.pt", "written after the adapter: its presence marks the round done")
 
 
 @dataclass(frozen=True)
-class CompareFolder:
+class CompareFolder(_Folder):
     """The output of `diffalign compare`: compare.html, with compare.png and compare.json beside it."""
 
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def page(self) -> Path:
-        return self.root / "compare.html"
-
-    @property
-    def figure(self) -> Path:
-        return self.root / "compare.png"
-
-    @property
-    def table(self) -> Path:
-        return self.root / "compare.json"
+    page = _child("compare.html")
+    figure = _child("compare.png")
+    table = _child("compare.json")

@@ -237,11 +237,12 @@ def test_rule_questions_of_compbench_prompts(row):
 
 @pytest.mark.parametrize("prompt,texts", [
     ("The cat is black and white.", ["is there a cat?", "is the cat black?", "is the cat white?"]),
-    ("a cat naps on the sofa", ["is there a cat?", "is there a sofa?", "is the cat on the sofa?"]),
+    ("a cat naps on the sofa", ["is there a cat?", "is the cat napping?", "is there a sofa?",
+                                "is the cat on the sofa?"]),
     ("The fisherman cast their line into the water.", ["is there a fisherman?", "is there a line?",
                                                         "is there water?"]),
     ("a glass of orange juice", ["is there a glass of orange juice?"]),
-    ("A person is nodding in agreement.", ["is there a person?"]),  # an idiom, no relation
+    ("A person is nodding in agreement.", ["is there a person?", "is the person nodding?"]),  # an idiom, no relation
     ("a dog on its hind legs", ["is there a dog?", "are there hind legs?"]),  # a body part, no layout
     ("The jagged, rocky cliffs", ["are there cliffs?", "are the cliffs jagged?", "are the cliffs rocky?"]),
 ])
@@ -397,3 +398,80 @@ def test_auto_uses_the_grammar_when_the_prompt_parses_and_the_rules_otherwise():
     grammar_prompt, free_prompt = "a green square to the left of an orange triangle", "a giraffe next to a lamp"
     assert auto.generate(grammar_prompt) == GrammarQuestionGenerator().generate(grammar_prompt)
     assert auto.generate(free_prompt) == RuleQuestionGenerator().generate(free_prompt)
+
+
+# --- rules on free English: framing, abstract nouns, actions, attributes across clauses ----------
+
+FREE_ENGLISH_CASES = [
+    ("The baby is crawling towards the toy.", [
+        (E, "is there a baby?", ()), (E, "is there a toy?", ()),
+        (R, "is the baby crawling towards the toy?", (1, 2))]),
+    ("a man feeding a dog", [
+        (E, "is there a man?", ()), (E, "is there a dog?", ()), (R, "is the man feeding the dog?", (1, 2))]),
+    ("two children hugging each other", [
+        (E, "is there a child?", ()), (C, "are there exactly two children?", (1,)),
+        (A, "are the children hugging each other?", (1,))]),
+    ("a red car parked next to a house with a blue door", [  # each colour on its own noun
+        (E, "is there a car?", ()), (A, "is the car red?", (1,)), (E, "is there a house?", ()),
+        (E, "is there a door?", ()), (A, "is the door blue?", (4,)), (R, "is the red car next to the house?", (1, 3))]),
+    ("a photo of a brown horse standing in a field", [  # framing; "standing in" says where, asks no action
+        (E, "is there a horse?", ()), (A, "is the horse brown?", (1,)), (E, "is there a field?", ()),
+        (R, "is the brown horse in the field?", (1, 3))]),
+    ("In this image we can see a woman holding an umbrella.", [
+        (E, "is there a woman?", ()), (E, "is there an umbrella?", ()),
+        (R, "is the woman holding the umbrella?", (1, 2))]),
+    ("a painting of a lighthouse on a cliff, digital art, 4k", [
+        (E, "is there a lighthouse?", ()), (E, "is there a cliff?", ()), (R, "is the lighthouse on the cliff?", (1, 2))]),
+    ("The old lighthouse is tall and white.", [  # adjectives said after the verb
+        (E, "is there a lighthouse?", ()), (A, "is the lighthouse old?", (1,)), (A, "is the lighthouse tall?", (1,)),
+        (A, "is the lighthouse white?", (1,))]),
+    ("A girl is having fun with her friends at the beach.", [  # "fun" is no object, "having" no action
+        (E, "is there a girl?", ()), (E, "are there friends?", ()), (E, "is there a beach?", ())]),
+    ("A group of children are building a sandcastle.", [  # the children, not the group
+        (E, "are there children?", ()), (E, "is there a sandcastle?", ()),
+        (R, "are the children building the sandcastle?", (1, 2))]),
+    ("the intricate, delicate design of a silver ring", [  # the design's adjectives go to the ring
+        (E, "is there a ring?", ()), (A, "is the ring delicate?", (1,)), (A, "is the ring silver?", (1,))]),
+    ("A dog is chasing a ball and a cat is sleeping on the sofa.", [
+        (E, "is there a dog?", ()), (E, "is there a ball?", ()), (E, "is there a cat?", ()),
+        (A, "is the cat sleeping?", (3,)), (E, "is there a sofa?", ()), (R, "is the dog chasing the ball?", (1, 2)),
+        (R, "is the cat on the sofa?", (3, 5))]),
+    ("a woman in a yellow dress walking a small dog", [  # the woman walks the dog, not the dress
+        (E, "is there a woman?", ()), (E, "is there a dress?", ()), (A, "is the dress yellow?", (2,)),
+        (E, "is there a dog?", ()), (A, "is the dog small?", (4,)), (R, "is the woman in the yellow dress?", (1, 2)),
+        (R, "is the woman walking the small dog?", (1, 4))]),
+    ("A couple is watching a movie on the couch.", [  # the couple is on the couch, not the movie
+        (E, "is there a couple?", ()), (E, "is there a movie?", ()), (E, "is there a couch?", ()),
+        (R, "is the couple watching the movie?", (1, 2)), (R, "is the couple on the couch?", (1, 3))]),
+    ("a majestic eagle soaring above the mountains", [
+        (E, "is there an eagle?", ()), (A, "is the eagle majestic?", (1,)), (A, "is the eagle soaring?", (1,)),
+        (E, "are there mountains?", ()), (R, "is the majestic eagle above the mountains?", (1, 4))]),
+    ("The chef kneaded the dough.", [  # a past-tense verb asked in the -ing form
+        (E, "is there a chef?", ()), (E, "is there dough?", ()), (R, "is the chef kneading the dough?", (1, 2))]),
+    ("a man holding a book and a pen", [
+        (E, "is there a man?", ()), (E, "is there a book?", ()), (E, "is there a pen?", ()),
+        (R, "is the man holding the book?", (1, 2)), (R, "is the man holding the pen?", (1, 3))]),
+]
+
+
+@pytest.mark.parametrize("prompt,expected", FREE_ENGLISH_CASES, ids=[c[0] for c in FREE_ENGLISH_CASES])
+def test_rule_questions_of_free_english(prompt, expected):
+    assert _triples(RuleQuestionGenerator().generate(prompt)) == expected
+
+
+@pytest.mark.parametrize("prompt", [
+    "The soft, warm glow of the candle created a cozy ambiance, a gentle flicker of light in the darkness.",
+    "The kids are having fun at the park.", "Two friends hugging each other.",
+    "A person is looking at a rainbow and marveling at its beauty.",
+])
+def test_rules_ask_about_no_abstract_adjective_or_framing_word(prompt):
+    entities = [q.text for q in RuleQuestionGenerator().generate(prompt).questions if q.kind == E]
+    for junk in ("gentle", "fun", "other", "beauty", "ambiance", "flicker", "darkness"):
+        assert not any(f" {junk}?" in t for t in entities), (junk, entities)
+
+
+def test_llm_generator_that_cannot_load_says_so_in_one_line(tmp_path):
+    generator = LLMQuestionGenerator(str(tmp_path / "no-such-model"))
+    with pytest.raises(UserInputError) as err:
+        generator.generate("a dog")
+    assert "llm:" in str(err.value) and "\n" not in str(err.value)

@@ -101,7 +101,9 @@ class Entity:
 
     noun: str  # singular head noun: "circle", "coat rack"
     plural: str  # the noun as said of several: "circles"
-    attributes: tuple[tuple[str, str], ...] = ()  # (category, adjective) in prompt order, e.g. ("color", "red")
+    # (category, adjective) in prompt order, e.g. ("color", "red"); category "action" holds a verb the
+    # object does on its own: ("action", "crawling") asks "is the baby crawling?"
+    attributes: tuple[tuple[str, str], ...] = ()
     count: int | None = None  # a number the prompt states; None for "a", "the" and bare plurals
     many: bool = False  # spoken of in the plural
     present: bool = True  # False for "no chairs": the image must not show it
@@ -110,7 +112,7 @@ class Entity:
 @dataclass(frozen=True)
 class Relation:
     subject: int  # index into the entities
-    phrase: str  # "to the left of", "on top of", ...
+    phrase: str  # "to the left of", "on top of", ..., or an action: "feeding", "crawling towards"
     object: int
 
 
@@ -149,7 +151,7 @@ def build_questions(prompt: str, entities: Sequence[Entity], relations: Sequence
     for r in relations:
         a, b = entities[r.subject], entities[r.object]
         if a.present and b.present and r.subject != r.object:
-            full_a, full_b = (tuple(w for _, w in e.attributes) for e in (a, b))
+            full_a, full_b = (tuple(w for c, w in e.attributes if c != "action") for e in (a, b))
             ask(f"{_be(a)} the {_phrase(a, full_a)} {r.phrase} the {_phrase(b, full_b)}?", "relation",
                 (roots[r.subject], roots[r.object]))
     return QuestionSet(prompt, tuple(questions))
@@ -161,7 +163,8 @@ def _distinguishing(entities: Sequence[Entity], index: int) -> tuple[str, ...]:
     entity = entities[index]
     others = [{w for _, w in e.attributes} for i, e in enumerate(entities) if i != index and e.noun == entity.noun]
     chosen = []
-    for _, word in sorted(entity.attributes, key=lambda a: DISAMBIGUATION_ORDER.index(a[0])):
+    described = [a for a in entity.attributes if a[0] in DISAMBIGUATION_ORDER]  # an action names no object
+    for _, word in sorted(described, key=lambda a: DISAMBIGUATION_ORDER.index(a[0])):
         if any(word not in o for o in others):
             chosen.append(word)
             others = [o for o in others if word in o]

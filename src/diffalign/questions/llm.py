@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ..errors import UserInputError
 from .base import KINDS, Question, QuestionGenerator, QuestionSet
 from .rules import RuleQuestionGenerator
 
@@ -101,8 +102,12 @@ class LLMQuestionGenerator:
         if self._lm is None:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model)
-            self._lm = AutoModelForCausalLM.from_pretrained(self.model, dtype="auto")
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model)
+                self._lm = AutoModelForCausalLM.from_pretrained(self.model, dtype="auto")
+            except (OSError, ValueError) as err:  # no such hub id or folder, or no causal LM in it
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise UserInputError(f"question generator llm:{self.model} could not be loaded: {first}") from None
             self._lm.to(default_device()).eval()
         inputs = self._tokenizer(text, return_tensors="pt").to(self._lm.device)
         with torch.inference_mode():

@@ -32,8 +32,9 @@ def prompt_objects(prompt: str) -> list[PromptObject]:
 
 
 def _object(entity: Entity) -> PromptObject:
-    body = " ".join([*(word for _, word in entity.attributes), entity.noun])
-    words = tuple(dict.fromkeys([w for _, a in entity.attributes for w in a.split()]
+    described = [(c, a) for c, a in entity.attributes if c != "action"]  # "crawling" describes no object
+    body = " ".join([*(word for _, word in described), entity.noun])
+    words = tuple(dict.fromkeys([w for _, a in described for w in a.split()]
                                 + entity.noun.split() + entity.plural.split()))
     return PromptObject(with_article(body), words, entity.count or 1)
 

@@ -6,16 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..errors import UserInputError
 from ..evaluation.table import before_after_table
 from ..methods.loop import align
-from ..methods.recipe import check_recipe, load_recipe, override
+from ..methods.prompts import align_prompts
+from ..methods.recipe import Recipe, check_recipe, load_recipe, override
 from ..models import is_shapes_world_model, load_pipeline
 from ..scorers.mi import ESTIMATORS
 from ..selection import SELECTOR_KINDS
-from ..world.grammar import parse
-from ..world.prompts import first_per_category, read_prompt_file, shipped_prompts
-from .common import add_model_args
+from .common import add_model_args, add_sampler_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,27 +52,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
                    "(default 0; candidates keep their own per-prompt seeds)")
-    p.add_argument("--steps", type=int, help="denoising steps for candidates and evaluation")
-    p.add_argument("--guidance", type=float)
-    p.add_argument("--batch-size", type=int, help="images denoised together")
     p.add_argument("--eval-per-category", type=int, help="val prompts per category in the before/after table")
     p.add_argument("--out", type=Path, default=Path("runs/align"))
     add_model_args(p)
+    add_sampler_args(p, recipe=True)  # for candidates and evaluation
     p.set_defaults(func=run)
 
 
-def in_shapes_world(prompt: str) -> bool:
-    try:
-        parse(prompt)
-        return True
-    except UserInputError:
-        return False
-
-
-def run(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    builtin = is_shapes_world_model(args.model)
-    recipe = load_recipe(args.recipe, builtin)
+def align_recipe(args: argparse.Namespace) -> Recipe:
+    """The recipe the command runs: --recipe for this model, with the options given, checked."""
+    recipe = load_recipe(args.recipe, is_shapes_world_model(args.model))
     recipe = override(recipe, rounds=args.rounds, candidates=args.candidates,
                       prompts_per_category=args.prompts_per_category,
                       **{"selector.k": args.top_k, "selector.kind": args.selector,
@@ -85,24 +72,18 @@ def run(args: argparse.Namespace) -> None:
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
                          "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
+                         "sampler.scheduler": args.scheduler,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
                          "scorer_options.mi.n_timesteps": args.mi_timesteps})
     check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
-    prompts = read_prompt_file(args.prompts) if args.prompts else shipped_prompts("train")
-    if recipe.prompts_per_category:
-        prompts = first_per_category(prompts, recipe.prompts_per_category)
-    val = read_prompt_file(args.val_prompts) if args.val_prompts else shipped_prompts("val")
-    val = first_per_category(val, recipe.eval.per_category)
-    if builtin:
-        for p in prompts + val:
-            parse(p.text)
-    elif not all(in_shapes_world(p.text) for p in val):
-        logging.info("val prompts are outside the shapes world: no reference evaluation; evaluate the adapter "
-                     "with your benchmark (e.g. T2I-CompBench's evaluators)")
-        val = []
-    if any(p.category is None for p in val):
-        raise UserInputError("val prompts need categories: use a .jsonl file or a name like color_val.txt")
+    return recipe
+
+
+def run(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    recipe = align_recipe(args)
+    prompts, val = align_prompts(recipe, args.prompts, args.val_prompts, is_shapes_world_model(args.model))
     pipe = load_pipeline(args.model, args.adapter, args.device)
     evals = align(pipe, recipe, prompts, val, args.out)
     if evals:

@@ -113,13 +113,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _reweighted(pipe, texts: list[str], seeds: list[int], config, weight: float, model: str):
-    from ..methods.realign import ReweightConfig, regenerate
-    from ..methods.recipe import load_recipe
-    from ..scorers import make_scorer
-    from .align import in_shapes_world
+    from ..methods.realign import ReweightConfig, regenerate, reweight_scorer
 
-    shapes_world = all(in_shapes_world(t) for t in texts)  # the built-in segmenter reads these exactly
-    options = load_recipe("realign", is_shapes_world_model(model) or shapes_world).scorer_options.get("segments", {})
-    result = regenerate(pipe, texts, seeds, config, make_scorer("segments", **options), ReweightConfig(weight=weight))
+    result = regenerate(pipe, texts, seeds, config, reweight_scorer(model, texts), ReweightConfig(weight=weight))
     print(f"re-weighted {sum(bool(b) for b in result.boosted)} of {len(texts)} images")
     return result.final, result.boosted

@@ -12,7 +12,7 @@ from ..training.adapters import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
 from ..world.vocab import words
-from .common import add_sampler_args, sampler_config
+from .common import add_model_args, add_sampler_args, sampler_config
 
 DEFAULTS = PersonalizeConfig(token="sks", class_prompt="a square")
 
@@ -39,9 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
     p.add_argument("--train-batch-size", type=int, default=DEFAULTS.train.batch_size)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model", default="builtin", help="'builtin', a diffusers pipeline folder, or a hub id")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    add_sampler_args(p)
+    add_model_args(p, adapter=False)  # trains a new adapter on the model
+    add_sampler_args(p)  # for the class images
     p.set_defaults(func=run)
 
 

@@ -25,7 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts", type=Path, help="a jsonl index with 'image' (relative to DIR) and 'prompt' per line "
                    "(default: DIR/index.jsonl)")
     p.add_argument("--out", type=Path, help="table path (default: DIR/scores_<scorer>.jsonl)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a scorer option, as in a recipe's [scorer_options.<scorer>] (repeatable), e.g. "
                    "captioner=Salesforce/blip-image-captioning-large; VALUE is JSON when it parses, else text")

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models import is_shapes_world_model
 from ..sampling import SamplerConfig, sample
 from ..sampling.reweight import ReweightHook, reweighting, token_weights
 from ..sampling.sampler import Sample
+from ..scorers import make_scorer
 from ..scorers.segments import SegmentsScorer
+from ..world.grammar import in_shapes_world
+from .recipe import load_recipe
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,19 @@ class Regeneration:
     first: list[Sample]  # the plain pass
     final: list[Sample]  # first, with regenerated samples in place of those that had weak objects
     boosted: list[list[int]]  # per sample: indices of the prompt objects that were up-weighted
+
+
+def reweight_options(model: str, prompts: list[str]) -> dict:
+    """The segmentation reward's options for re-weighting: the realign recipe's [scorer_options.segments], its
+    built-in ones ([builtin] of realign.toml) for a shapes-world model or when every prompt is a shapes-world prompt
+    (the built-in segmenter reads those exactly)."""
+    shapes_world = is_shapes_world_model(model) or all(in_shapes_world(p) for p in prompts)
+    return load_recipe("realign", shapes_world).scorer_options.get("segments", {})
+
+
+def reweight_scorer(model: str, prompts: list[str]) -> SegmentsScorer:
+    """The segmentation reward that decides which prompt objects to re-weight (options: reweight_options)."""
+    return make_scorer("segments", **reweight_options(model, prompts))
 
 
 def regenerate(pipe, prompts: list[str], seeds: list[int], sampler: SamplerConfig, scorer: SegmentsScorer,

@@ -44,6 +44,15 @@ def parse(prompt: str) -> PromptSpec:
         raise PromptError(f"{err} in {prompt!r}") from None
 
 
+def in_shapes_world(prompt: str) -> bool:
+    """Whether the shapes-world grammar reads the prompt (what the built-in model, scorers and evaluator know)."""
+    try:
+        parse(prompt)
+        return True
+    except PromptError:
+        return False
+
+
 def _split(tokens: list[str]) -> tuple[str | None, list[str], list[str] | None]:
     text = " ".join(tokens)
     for phrase, relation in RELATIONS.items():

@@ -65,7 +65,7 @@ def main() -> None:
         images = np.stack([s.image for s in samples])
         for estimator in args.estimators:
             name = f"image_mi_{estimator}_t>{args.image_cutoff}"
-            scorer = MIScorer(pipe, estimator=estimator, min_timestep=args.image_cutoff, n_timesteps=args.image_mi)
+            scorer = MIScorer(MIConfig(estimator=estimator, min_timestep=args.image_cutoff, n_timesteps=args.image_mi), pipe)
             start = time.perf_counter()
             for s, value in zip(samples, scorer.score(images, [p.text for p in expanded])["mi"]):
                 s.scores[name] = float(value)

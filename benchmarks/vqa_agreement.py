@@ -31,7 +31,7 @@ from diffalign.questions.scene_answers import SceneObject
 from diffalign.builtin_training.vqa_data import scene_questions
 from diffalign.evaluation.reference import evaluate
 from diffalign.questions import GrammarQuestionGenerator, QuestionSet, passed
-from diffalign.scorers.vqa import VQAScorer
+from diffalign.scorers import make_scorer
 from diffalign.world import parse
 from diffalign.world.prompts import first_per_category, shipped_prompts
 from diffalign.world.render import render_prompt
@@ -98,7 +98,7 @@ def main() -> None:
     t_images = time.perf_counter() - t0
     if len(images) != len(prompts) * args.per_prompt:
         raise SystemExit(f"{args.images} holds {len(images)} images, not {len(prompts)} prompts x {args.per_prompt}")
-    scorer = VQAScorer(model=args.vqa, questions="grammar")
+    scorer = make_scorer("vqa", model=args.vqa, questions="grammar")
     generator = GrammarQuestionGenerator()
     rng = np.random.default_rng(args.seed)
     own, neighbours, groups, faith, ref_scores = [], [], [], [], []

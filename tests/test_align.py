@@ -69,7 +69,7 @@ def test_dpo_objective_trains_on_selected_vs_least_preferred_pairs(tiny_model, t
 
 def test_standard_mi_estimator_scores_the_pool_after_sampling(tiny_model, tmp_path):
     recipe = tmp_path / "mi_standard.toml"
-    recipe.write_text('name = "mi_standard"\nscorers = ["mi"]\n[mi]\nestimator = "standard"\n')
+    recipe.write_text('name = "mi_standard"\nscorers = ["mi"]\n[selector]\nscores = ["mi"]\n[mi]\nestimator = "standard"\n')
     assert main(align_args(tiny_model, tmp_path, "run", "--recipe", str(recipe), "--lora", "--rank", "4")) == 0
     rows = pool_rows(tmp_path / "run")
     # the mi scorer's columns (the sampling hook writes no standard error), from the recipe's [mi] table
@@ -81,8 +81,9 @@ def test_contrastive_mi_from_the_command_line(tiny_model, tmp_path):
     assert main(align_args(tiny_model, tmp_path, "run", "--mi-estimator", "contrastive", "--mi-min-timestep", "500",
                            "--lora", "--rank", "4")) == 0
     run = tmp_path / "run"
-    assert json.loads((run / "recipe.json").read_text())["mi"] == {"kappa": "official", "min_timestep": 500,
-                                                                   "estimator": "contrastive"}
+    mi = json.loads((run / "recipe.json").read_text())["mi"]
+    assert {k: mi[k] for k in ("kappa", "min_timestep", "estimator")} == {"kappa": "official", "min_timestep": 500,
+                                                                          "estimator": "contrastive"}
     rows = pool_rows(run)
     assert len(rows) == 6 and all({"mi", "mi_stderr"} <= row["scores"].keys() for row in rows)
     with pytest.raises(SystemExit) as exit_info:  # argparse refuses an unknown estimator before anything runs
@@ -158,7 +159,7 @@ def test_a_run_on_the_builtin_model_records_its_weights():
 
 def test_zero_selected_is_a_clear_error_and_keeps_the_pool(tiny_model, tmp_path, capsys):
     recipe = tmp_path / "strict.toml"
-    recipe.write_text('name = "strict"\n[selector]\nkind = "threshold"\nscores = ["mi"]\nminimums = { mi = 1e9 }\n')
+    recipe.write_text('name = "strict"\nscorers = ["mi"]\n[selector]\nkind = "threshold"\nscores = ["mi"]\nminimums = { mi = 1e9 }\n')
     assert main(align_args(tiny_model, tmp_path, "run", "--recipe", str(recipe))) == 2
     assert "no candidate passed the selector" in capsys.readouterr().err
     assert len(pool_rows(tmp_path / "run")) == 6
@@ -178,7 +179,7 @@ def test_bad_prompts_are_rejected_before_any_work(content, message, tmp_path, ca
     (["--rounds", "0"], "rounds (--rounds) must be at least 1"),
     (["--lr", "0"], "train.lr (--lr) must be positive"),
     (["--prompts-per-category", "0"], "prompts_per_category (--prompts-per-category) must be at least 1"),
-    (["--mi-timesteps", "0"], "scorer_options.mi.n_timesteps (--mi-timesteps) must be at least 1"),
+    (["--mi-timesteps", "0"], "mi.n_timesteps (--mi-timesteps) must be at least 1"),
     (["--recipe", "TOML"], "unknown scorer 'mii'"),
 ])
 def test_bad_recipe_settings_are_refused_before_any_work(options, message, tmp_path, capsys):
@@ -202,14 +203,14 @@ def test_recipe_check_names_kinds_and_stray_scorer_options():
         check_recipe(replace(recipe, train=replace(recipe.train, objective="ppo")))
     with pytest.raises(UserInputError, match="does not use: vqa"):
         check_recipe(replace(recipe, scorers=["aesthetics"]))
-    with pytest.raises(UserInputError, match="vqa scorer: .*colour"):
+    with pytest.raises(UserInputError, match="vqa scorer: unknown option.*colour"):
         check_recipe(replace(recipe, scorer_options={**recipe.scorer_options, "vqa": {"colour": "red"}}))
     kept = override(recipe, **{"scorer_options.vqa.questions": "rules"}).scorer_options  # one option, the rest kept
     assert kept["vqa"] == {**recipe.scorer_options["vqa"], "questions": "rules"} and kept["aesthetics"] == \
         recipe.scorer_options["aesthetics"] and recipe.scorer_options["vqa"]["questions"] == "grammar"
     mitune = load_recipe("mitune", builtin_model=True)
-    check_recipe(replace(mitune, scorer_options={"mi": {"n_timesteps": 8}}))  # an image-MI-only option
-    with pytest.raises(UserInputError, match=r"set MI's estimator in the \[mi\] table"):
+    assert mitune.mi.n_timesteps == 6  # every MI option lives in [mi], the image scorer's Monte-Carlo size too
+    with pytest.raises(UserInputError, match=r"set MI's options \(estimator, n_timesteps\) in the \[mi\] table"):
         check_recipe(replace(mitune, scorer_options={"mi": {"estimator": "standard", "n_timesteps": 8}}))
 
 

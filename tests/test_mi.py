@@ -87,20 +87,20 @@ def test_mi_hook_matches_a_direct_computation(tiny_pipe):
 
 def test_image_mi_is_deterministic_with_a_standard_error(tiny_pipe):
     images = np.stack([s.image for s in sample(tiny_pipe, ["a red circle"] * 2, [0, 1], CFG)])
-    a = image_mi(tiny_pipe, images, ["a red circle"] * 2, n_timesteps=8, seed=1)
-    b = image_mi(tiny_pipe, images, ["a red circle"] * 2, n_timesteps=8, seed=1)
+    a = image_mi(tiny_pipe, images, ["a red circle"] * 2, config=MIConfig(n_timesteps=8, seed=1))
+    b = image_mi(tiny_pipe, images, ["a red circle"] * 2, config=MIConfig(n_timesteps=8, seed=1))
     np.testing.assert_array_equal(a.mean, b.mean)
     assert (a.mean > 0).all() and (a.stderr > 0).all() and (a.stderr < a.mean).all()
 
 
 def test_standard_estimator_is_a_gap_in_denoising_error_and_only_for_images(tiny_pipe):
     images = np.stack([s.image for s in sample(tiny_pipe, ["a red circle"] * 3, [0, 1, 2], CFG)])
-    standard = image_mi(tiny_pipe, images, ["a red circle"] * 3, n_timesteps=8, seed=1,
-                        config=MIConfig(estimator="standard"))
-    orthogonal = image_mi(tiny_pipe, images, ["a red circle"] * 3, n_timesteps=8, seed=1)
+    standard = image_mi(tiny_pipe, images, ["a red circle"] * 3,
+                        config=MIConfig(estimator="standard", n_timesteps=8, seed=1))
+    orthogonal = image_mi(tiny_pipe, images, ["a red circle"] * 3, config=MIConfig(n_timesteps=8, seed=1))
     assert not np.allclose(standard.mean, orthogonal.mean) and (standard.stderr > 0).all()
     for config in (MIConfig(estimator="standard"), MIConfig()):  # no prompt, no information: 0 up to float noise
-        empty = image_mi(tiny_pipe, images, [""] * 3, n_timesteps=4, config=config).mean
+        empty = image_mi(tiny_pipe, images, [""] * 3, config=replace(config, n_timesteps=4)).mean
         assert np.abs(empty).max() < 1e-3 * np.abs(orthogonal.mean).max()
     with pytest.raises(ValueError, match="orthogonal estimator only"):
         PointwiseMIHook(tiny_pipe.scheduler, MIConfig(estimator="standard"))
@@ -118,9 +118,9 @@ def test_contrastive_estimator_is_the_margin_over_the_closest_rival(tiny_pipe):
     texts = [prompt, "", *contrast_prompts(prompt)]
     images = np.stack([s.image for s in sample(tiny_pipe, [prompt], [3], CFG)])
     config = MIConfig(estimator="contrastive", min_timestep=500)
-    got = image_mi(tiny_pipe, images, [prompt], n_timesteps=4, seed=2, config=config)
-    standard = image_mi(tiny_pipe, images, [prompt], n_timesteps=4, seed=2,
-                        config=replace(config, estimator="standard"))
+    got = image_mi(tiny_pipe, images, [prompt], config=replace(config, n_timesteps=4, seed=2))
+    standard = image_mi(tiny_pipe, images, [prompt], config=replace(config, estimator="standard", n_timesteps=4,
+                                                                    seed=2))
     gen = torch.Generator("cpu").manual_seed(2)
     edges = np.linspace(501, 1000, 5)
     with torch.no_grad():
@@ -150,12 +150,13 @@ def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
     prompts = ["a giraffe next to a lamp", "a red square and a blue circle"]
     assert contrast_prompts(prompts[0]) == [] and contrast_prompts(prompts[1])
     images = np.stack([s.image for s in sample(tiny_pipe, prompts, [0, 1], CFG)])
-    contrastive = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="contrastive"))
-    standard = image_mi(tiny_pipe, images, prompts, n_timesteps=4, seed=1, config=MIConfig(estimator="standard"))
+    contrastive = image_mi(tiny_pipe, images, prompts,
+                           config=MIConfig(estimator="contrastive", n_timesteps=4, seed=1))
+    standard = image_mi(tiny_pipe, images, prompts, config=MIConfig(estimator="standard", n_timesteps=4, seed=1))
     # Equal up to float32 rounding of the ~1e3-sized errors whose difference they are (the UNet batches differ).
     assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=0, atol=5e-3)
     assert contrastive.mean[1] <= standard.mean[1]  # the null prompt is one of the rivals
-    with pytest.raises(UserInputError, match="at least 1 timestep"):
+    with pytest.raises(UserInputError, match="MI n_timesteps .mi.n_timesteps. must be at least 1"):
         make_scorer("mi", tiny_pipe, estimator="contrastive", n_timesteps=0)
     with pytest.raises(UserInputError, match=r"min_timestep must be in \[0, 999\)"):
-        image_mi(tiny_pipe, images, prompts, n_timesteps=2, config=MIConfig(min_timestep=999))
+        image_mi(tiny_pipe, images, prompts, config=MIConfig(min_timestep=999, n_timesteps=2))

@@ -1,9 +1,12 @@
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
 
 from diffalign.errors import UserInputError
 from diffalign.pool import Pool, PoolRow
+from diffalign.scorers import BaseScorer
 from diffalign.selection import SelectorConfig, preference_pairs, rank_sum, select, threshold, top_k
 
 
@@ -78,19 +81,24 @@ def test_pool_appends_atomically_and_drops_a_torn_row(tmp_path):
 
 def test_threshold_falls_back_to_top_k_only_when_asked():
     rows = rows_for("a", [0.5, 0.7])
-    assert select(rows, SelectorConfig(kind="threshold", minimums={"mi": 0.9})) == []
-    chosen = select(rows, SelectorConfig(kind="threshold", minimums={"mi": 0.9}, fallback_top_k=True))
+    assert select(rows, SelectorConfig(kind="threshold", scores=["mi"], minimums={"mi": 0.9})) == []
+    chosen = select(rows, SelectorConfig(kind="threshold", scores=["mi"], minimums={"mi": 0.9}, fallback_top_k=True))
     assert [r.id for r in chosen] == ["a-1"]
 
 
-class MeanBrightness:
+@dataclass(frozen=True)
+class BrightnessOptions:
+    scale: float = 1.0
+
+
+class MeanBrightness(BaseScorer):
     """A test scorer that counts the images it has seen."""
 
-    name, higher_is_better, needs_model = "brightness", True, False
+    name, Options = "brightness", BrightnessOptions
     seen = 0
 
-    def __init__(self, pipe=None, cache_dir=None, scale=1.0):
-        self.scale = scale
+    def __init__(self, options=BrightnessOptions(), pipe=None, cache_dir=None):
+        self.scale = options.scale
 
     def score(self, images, prompts):
         MeanBrightness.seen += len(images)
@@ -121,5 +129,5 @@ def test_score_pool_fills_missing_columns_once_with_recipe_options(tmp_path, mon
 def test_an_unknown_scorer_option_is_a_one_line_error():
     from diffalign.scorers import make_scorer
 
-    with pytest.raises(UserInputError, match="vqa scorer: .*colour"):
+    with pytest.raises(UserInputError, match="vqa scorer: unknown option.*colour"):
         make_scorer("vqa", colour="red")

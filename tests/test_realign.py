@@ -137,7 +137,7 @@ def test_blip_captioning_path_with_a_tiny_random_model(tiny_blip):
 def test_grounded_sam_path_with_tiny_random_detector_and_sam(tiny_grounding):
     # random weights score every box ~0, so keep all boxes: the point is that boxes become masks and labels
     scorer = make_scorer("segments", segmenter="grounded", detector=str(tiny_grounding / "owl"),
-                         sam=str(tiny_grounding / "sam"), options={"box_threshold": -1.0})
+                         sam=str(tiny_grounding / "sam"), box_threshold=-1.0)
     spec, image, _ = fresh_scenes(1, seed=5, categories=("color",))[0]
     reading = scorer.read(image, spec.text())
     queries = {o.phrase for o in reading.objects}
@@ -167,8 +167,11 @@ def test_llm_judge_with_a_tiny_random_causal_lm(tmp_path):
 
 
 def test_unknown_captioner_and_options_are_user_errors(tmp_path):
-    with pytest.raises(UserInputError, match="could not load captioner"):
+    with pytest.raises(UserInputError, match="captioner not found"):
         make_scorer("caption", captioner=str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="could not load captioner"):  # a folder, but no model in it
+        make_scorer("caption", captioner=str(tmp_path / "empty"))
     with pytest.raises(UserInputError, match="caption scorer"):
         make_scorer("caption", colour="red")
     with pytest.raises(UserInputError, match="unknown segmenter"):

@@ -6,7 +6,8 @@ from safetensors.torch import save_file
 from diffalign.builtin_training.data import SceneStream
 from diffalign.builtin_training.degrade import blur, degrade
 from diffalign.errors import UserInputError
-from diffalign.scorers.aesthetics import AestheticMLP, AestheticsScorer
+from diffalign.scorers import make_scorer
+from diffalign.scorers.aesthetics import AestheticMLP
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
@@ -24,7 +25,7 @@ def test_builtin_head_rates_clean_renders_above_degraded_ones():
     x, _ = SceneStream(424_242).batch(48)
     degraded = degrade(x, 0.4 + 0.6 * torch.rand(48, generator=torch.Generator().manual_seed(1)),
                        torch.Generator().manual_seed(2), np.random.default_rng(3))
-    scorer = AestheticsScorer(model="builtin", device="cpu")
+    scorer = make_scorer("aesthetics", model="builtin", device="cpu")
     clean = scorer.score(_uint8(x), [""] * 48)["aesthetics"]
     bad = scorer.score(_uint8(degraded), [""] * 48)["aesthetics"]
     assert (clean > bad).mean() >= 0.85
@@ -50,8 +51,8 @@ def test_laion_mlp_from_pth_or_safetensors_with_any_clip(tmp_path):
     torch.save(state, tmp_path / "head.pth")
     save_file(state, tmp_path / "head.safetensors")
     images = _uint8(SceneStream(5).batch(3)[0])
-    a = AestheticsScorer(model=str(tmp_path / "head.pth"), clip=str(clip), device="cpu").score(images, [""] * 3)
-    b = AestheticsScorer(model=str(tmp_path / "head.safetensors"), clip=str(clip), device="cpu").score(images, [""] * 3)
+    a = make_scorer("aesthetics", model=str(tmp_path / "head.pth"), clip=str(clip), device="cpu").score(images, [""] * 3)
+    b = make_scorer("aesthetics", model=str(tmp_path / "head.safetensors"), clip=str(clip), device="cpu").score(images, [""] * 3)
     assert np.allclose(a["aesthetics_rating"], b["aesthetics_rating"], atol=1e-5)
     assert np.allclose(a["aesthetics"], np.clip(a["aesthetics_rating"] / 10, 0, 1))
     assert np.all((a["aesthetics"] >= 0) & (a["aesthetics"] <= 1))
@@ -62,12 +63,12 @@ def test_bad_aesthetics_inputs_are_user_errors(tmp_path):
     save_file(AestheticMLP(8).state_dict(), tmp_path / "head8.safetensors")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(UserInputError, match="takes 8-d embeddings"):
-        AestheticsScorer(model=str(tmp_path / "head8.safetensors"), clip=str(clip))
+        make_scorer("aesthetics", model=str(tmp_path / "head8.safetensors"), clip=str(clip))
     with pytest.raises(UserInputError, match="weights not found"):
-        AestheticsScorer(model=str(tmp_path / "missing.pth"), clip=str(clip))
+        make_scorer("aesthetics", model=str(tmp_path / "missing.pth"), clip=str(clip))
     with pytest.raises(UserInputError, match="not a LAION-style"):
-        AestheticsScorer(model=str(tmp_path / "junk.pth"), clip=str(clip))
+        make_scorer("aesthetics", model=str(tmp_path / "junk.pth"), clip=str(clip))
     with pytest.raises(UserInputError, match="CLIP model not found"):
-        AestheticsScorer(model=str(tmp_path / "head8.safetensors"), clip="no such clip")
+        make_scorer("aesthetics", model=str(tmp_path / "head8.safetensors"), clip="no such clip")
     with pytest.raises(UserInputError, match="drop clip"):
-        AestheticsScorer(model="builtin", clip=str(clip))
+        make_scorer("aesthetics", model="builtin", clip=str(clip))

@@ -71,7 +71,7 @@ def test_training_questions_are_true_for_the_prompt_and_include_negatives():
 
 def test_builtin_vqa_answers_render_questions():
     """Fresh renders (a seed the training data never used), their prompt's and neighbour prompts' questions."""
-    scorer = VQAScorer(model="builtin")
+    scorer = make_scorer("vqa", model="builtin")
     stream, generator = SceneStream(987_654), GrammarQuestionGenerator()
     images, texts, labels = [], [], []
     for k in range(64):
@@ -100,7 +100,7 @@ class _FixedAnswers:
 
 
 def test_faithfulness_applies_dsg_dependencies():
-    scorer = VQAScorer(model="builtin")
+    scorer = make_scorer("vqa", model="builtin")
     image = render_prompt(parse("a red circle"), 0)[0][None]
     scorer.answerer = _FixedAnswers({"entity": 0.9, "attribute": 0.1})
     assert scorer.score(image, ["a red circle"])["vqa"][0] == pytest.approx(0.5)
@@ -148,12 +148,12 @@ def test_blip_vqa_from_a_path_answers_every_question_and_caches_them(tmp_path):
                                             ("not a model", "VQA model not found")])
 def test_unknown_vqa_model_is_a_user_error(model, message):
     with pytest.raises(UserInputError, match=message):
-        VQAScorer(model=model)
+        make_scorer("vqa", model=model)
 
 
 def test_a_folder_that_is_no_blip_is_a_user_error(tmp_path):
     with pytest.raises(UserInputError, match="could not load BLIP"):
-        VQAScorer(model=str(tmp_path))
+        make_scorer("vqa", model=str(tmp_path))
 
 
 @pytest.mark.parametrize("scorer", ["vqa", "aesthetics"])

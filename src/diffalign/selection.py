@@ -73,7 +73,7 @@ SELECTOR_KINDS = ("top_k", "threshold", "rank_sum", "sum")
 @dataclass(frozen=True)
 class SelectorConfig:
     kind: str = "top_k"  # one of SELECTOR_KINDS
-    scores: list[str] = field(default_factory=lambda: ["mi"])
+    scores: list[str] = field(default_factory=list)  # the score columns that rank a prompt's candidates
     k: int = 1
     minimums: dict[str, float] = field(default_factory=dict)
     fallback_top_k: bool = False  # threshold only: when nothing passes at all, keep the top k by scores[0]

@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "sampling), standard (denoising-error gap) or contrastive (margin over contrast prompts)")
     p.add_argument("--mi-min-timestep", type=int, help="point-wise MI: keep only timesteps t > N")
     p.add_argument("--mi-timesteps", type=int, help="point-wise MI scored on the images (standard, contrastive): "
-                   "Monte-Carlo timesteps per image ([scorer_options.mi] n_timesteps)")
+                   "Monte-Carlo timesteps per image ([mi] n_timesteps)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
@@ -75,7 +75,7 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "sampler.scheduler": args.scheduler,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
-                         "scorer_options.mi.n_timesteps": args.mi_timesteps})
+                         "mi.n_timesteps": args.mi_timesteps})
     check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     return recipe
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import UserInputError
 from ..models import load_pipeline
-from ..scorers import REGISTRY, make_scorer, scorer_factory
+from ..scorers import REGISTRY, check_scorer, scorer_class
 from .common import add_model_args
 
 
@@ -70,11 +70,11 @@ def _options(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
+    options = check_scorer(args.scorer, _options(args.option))  # before any image or model loads
     pairs = _pairs(args.images, args.prompt, args.prompts)
-    options = _options(args.option)
-    needs_model = scorer_factory(args.scorer).needs_model
-    scorer = make_scorer(args.scorer, load_pipeline(args.model, args.adapter, args.device) if needs_model else None,
-                         cache_dir=args.images, **options)
+    cls = scorer_class(args.scorer)
+    pipe = load_pipeline(args.model, args.adapter, args.device) if cls.needs_model else None
+    scorer = cls(options, pipe=pipe, cache_dir=args.images)
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])
     columns = scorer.score(images, [t for _, t in pairs])
     out = args.out or args.images / f"scores_{args.scorer}.jsonl"

@@ -24,17 +24,18 @@ from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 from ..evaluation.bench import run_bench
 from ..io import atomic_path, atomic_write_text, write_json
+from ..models import default_guidance
 from ..pool import Pool, PoolRow, row_id
 from ..run_folder import RoundFolder, RunFolder
 from ..sampling import encode_prompts, sample
-from ..scorers import make_scorer
+from ..scorers import check_scorer, scorer_class
 from ..scorers.mi import MIConfig, PointwiseMIHook
 from ..selection import preference_pairs, select
 from ..training import (attach_adapter, frozen_conditioning, load_adapter_state, save_adapter, train_adapter,
                         trained_conditioning)
 from ..training.adapters import adapter_state
 from ..world.prompts import Prompt
-from .recipe import Recipe, check_recipe
+from .recipe import Recipe, check_recipe, mi_during_sampling, scorer_options
 
 log = logging.getLogger(__name__)
 ROUND_SEED_STRIDE = 1_000_000  # candidate seeds of round r: r * stride + j
@@ -64,24 +65,13 @@ def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round
     return pool.rows()
 
 
-def mi_during_sampling(recipe: Recipe) -> bool:
-    """MI's orthogonal estimate comes free with CFG sampling; the standard one is scored on the images after."""
-    return "mi" in recipe.scorers and recipe.mi.estimator == "orthogonal"
-
-
-def scorer_options(recipe: Recipe, name: str) -> dict:
-    """A scorer's options from [scorer_options.<name>]; the MI scorer's default to the recipe's [mi] table."""
-    defaults = asdict(recipe.mi) if name == "mi" else {}
-    return defaults | recipe.scorer_options.get(name, {})
-
-
 def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRow]:
     """Fill each recipe scorer's columns that no sampling hook filled, saving after every batch (resumable)."""
     for name in recipe.scorers:
         todo = [r for r in pool.rows() if name not in r.scores]
         if not todo:
             continue
-        scorer = make_scorer(name, pipe, cache_dir=cache_dir, **scorer_options(recipe, name))
+        scorer = scorer_class(name)(check_scorer(name, scorer_options(recipe, name)), pipe=pipe, cache_dir=cache_dir)
         for start in tqdm(range(0, len(todo), SCORE_BATCH), desc=f"score {name}", total=-(-len(todo) // SCORE_BATCH)):
             batch = todo[start : start + SCORE_BATCH]
             columns = scorer.score(np.stack([pool.image(r) for r in batch]), [r.prompt for r in batch])
@@ -202,6 +192,8 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: P
     """Run all rounds of a recipe in the run folder `out`; returns the val benchmark after each round (index 0:
     the base model), empty when there are no val prompts the reference evaluator can read."""
     check_recipe(recipe)
+    if recipe.sampler.guidance is None:  # the model's default, recorded as the number it is
+        recipe = replace(recipe, sampler=replace(recipe.sampler, guidance=default_guidance(pipe.name_or_path)))
     run = RunFolder(out)
     run.root.mkdir(parents=True, exist_ok=True)
     check_resumable(run, run_inputs(pipe, recipe, prompts, val))

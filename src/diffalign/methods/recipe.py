@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..sampling import SamplerConfig
-from ..scorers import check_scorer
-from ..scorers.mi import MIConfig, check_mi_config
+from ..scorers import check_scorer, written_columns
+from ..scorers.mi import MIConfig
 from ..selection import SELECTOR_KINDS, SelectorConfig
 from ..training import AdapterConfig, TrainConfig
 from ..training.adapters import ADAPTER_KINDS
@@ -27,18 +27,31 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Recipe:
+    """Defaults are neutral (no paper's): the shipped TOMLs hold each method's values, [builtin] the built-in
+    model's."""
+
     name: str
-    scorers: list[str] = field(default_factory=lambda: ["mi"])
-    candidates: int = 50  # M: samples per prompt and round
+    scorers: list[str] = field(default_factory=list)
+    candidates: int = 4  # M: samples per prompt and round
     rounds: int = 1  # R
     prompts_per_category: int | None = None  # None: every train prompt
     selector: SelectorConfig = SelectorConfig()
     adapter: AdapterConfig = AdapterConfig()
     train: TrainConfig = TrainConfig()
     sampler: SamplerConfig = SamplerConfig()
-    mi: MIConfig = MIConfig()
+    mi: MIConfig = MIConfig()  # the MI scorer's options and its sampling hook's: their one home
     eval: EvalConfig = EvalConfig()
-    scorer_options: dict[str, dict] = field(default_factory=dict)  # [scorer_options.<name>] tables
+    scorer_options: dict[str, dict] = field(default_factory=dict)  # [scorer_options.<name>]: the other scorers'
+
+
+def scorer_options(recipe: Recipe, name: str):
+    """A recipe scorer's typed options: [mi] for MI, [scorer_options.<name>] for the others."""
+    return recipe.mi if name == "mi" else recipe.scorer_options.get(name, {})
+
+
+def mi_during_sampling(recipe: Recipe) -> bool:
+    """MI's orthogonal estimate comes free with CFG sampling; the standard one is scored on the images after."""
+    return "mi" in recipe.scorers and recipe.mi.estimator == "orthogonal"
 
 
 _SECTIONS = {"selector": SelectorConfig, "adapter": AdapterConfig, "train": TrainConfig, "sampler": SamplerConfig,
@@ -109,8 +122,7 @@ def check_recipe(recipe: Recipe) -> None:
               "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
               "train.batch_size": recipe.train.batch_size, "sampler.steps (--steps)": recipe.sampler.steps,
               "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
-              "scorer_options.mi.n_timesteps (--mi-timesteps)":
-                  recipe.scorer_options.get("mi", {}).get("n_timesteps", 1),
+              "mi.n_timesteps (--mi-timesteps)": recipe.mi.n_timesteps,
               "prompts_per_category (--prompts-per-category)":
                   1 if recipe.prompts_per_category is None else recipe.prompts_per_category}
     for name, value in counts.items():
@@ -129,13 +141,29 @@ def check_recipe(recipe: Recipe) -> None:
             raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
     if not recipe.scorers:
         raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
-    check_mi_config(recipe.mi)
-    in_both = sorted(set(recipe.scorer_options.get("mi", {})) & {f.name for f in fields(MIConfig)})
-    if in_both:  # one source: the sampling hook reads [mi] only
-        raise UserInputError(f"set MI's {', '.join(in_both)} in the [mi] table, which the sampling hook and the "
-                             f"scorer both read, not in [scorer_options.mi]")
-    for name in recipe.scorers:
-        check_scorer(name, **recipe.scorer_options.get(name, {}))
+    if "mi" in recipe.scorer_options:  # one source: the sampling hook and the scorer both read [mi]
+        raise UserInputError(f"set MI's options ({', '.join(sorted(recipe.scorer_options['mi']))}) in the [mi] "
+                             f"table, which the sampling hook and the scorer both read, not in [scorer_options.mi]")
     stray = sorted(set(recipe.scorer_options) - set(recipe.scorers))
     if stray:
         raise UserInputError(f"[scorer_options] for scorer(s) the recipe does not use: {', '.join(stray)}")
+    written = set()
+    for name in recipe.scorers:
+        options = check_scorer(name, scorer_options(recipe, name))
+        written.update(written_columns(name, options))
+    check_selector_columns(recipe.selector, written)
+    if mi_during_sampling(recipe) and recipe.sampler.guidance is not None and recipe.sampler.guidance <= 1:
+        raise UserInputError(f"sampler.guidance (--guidance) {recipe.sampler.guidance:g} turns classifier-free "
+                             f"guidance off, but MI's orthogonal estimator reads the conditional and unconditional "
+                             f"predictions of guided sampling: use guidance > 1 or mi.estimator = standard")
+
+
+def check_selector_columns(selector: SelectorConfig, written: set[str]) -> None:
+    """The selector ranks and thresholds only columns that some recipe scorer writes."""
+    if not selector.scores:
+        raise UserInputError("selector.scores is empty: name the score column(s) that rank a prompt's candidates")
+    for setting, names in (("selector.scores", selector.scores), ("selector.minimums", selector.minimums)):
+        unknown = sorted(set(names) - written)
+        if unknown:
+            raise UserInputError(f"{setting} names {', '.join(unknown)}, which no recipe scorer writes; the scorers "
+                                 f"write {', '.join(sorted(written))}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -10,9 +9,9 @@ import torch
 from ..builtin import BUILTIN_GUIDANCE, BUILTIN_MODEL_DIR
 from ..devices import resolve_device
 from ..errors import UserInputError
+from ..sources import is_hub_id
 
 STABLE_DIFFUSION_GUIDANCE = 7.5  # the diffusers pipelines' default classifier-free guidance scale
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def resolve_model(model: str) -> str:
@@ -24,7 +23,7 @@ def resolve_model(model: str) -> str:
         if not (path / "model_index.json").exists():
             raise UserInputError(f"{path} is not a diffusers pipeline folder (no model_index.json)")
         return str(path)
-    if _HUB_ID.match(model) and not model.startswith((".", "/")):
+    if is_hub_id(model):  # from_pretrained says whether it exists, before anything is sampled
         return model
     raise UserInputError(f"model not found: {model!r}; give 'builtin', a diffusers pipeline folder, or a hub id")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..io import atomic_write_text
+from ..sources import resolve_source
 from ..world.grammar import PromptError
 from .base import QuestionGenerator, QuestionSet
 from .grammar import GrammarQuestionGenerator
@@ -81,12 +82,21 @@ class GrammarOrRules:
 
 def make_generator(name: str) -> QuestionGenerator:
     """'grammar', 'rules', 'auto' (grammar when the prompt parses, else rules) or 'llm:<hub id or path>'."""
+    check_generator(name, verify_source=False)
     if name == "grammar":
         return GrammarQuestionGenerator()
     if name == "rules":
         return RuleQuestionGenerator()
     if name == "auto":
         return GrammarOrRules()
-    if name.startswith("llm:") and name[4:].strip():
-        return LLMQuestionGenerator(name[4:].strip())
-    raise UserInputError(f"unknown question generator {name!r}; choose grammar, rules, auto or llm:<model>")
+    return LLMQuestionGenerator(name[4:].strip())
+
+
+def check_generator(name: str, verify_source: bool = True) -> None:
+    """A generator name's form, and for 'llm:<id>' that the model can be found, before any question is asked."""
+    if name in ("grammar", "rules", "auto"):
+        return
+    if not (name.startswith("llm:") and name[4:].strip()):
+        raise UserInputError(f"unknown question generator {name!r}; choose grammar, rules, auto or llm:<model>")
+    if verify_source:
+        resolve_source(name[4:].strip(), "question generator LLM")

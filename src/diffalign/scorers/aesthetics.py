@@ -13,6 +13,7 @@ Linear(1024,128)-Dropout-Linear(128,64)-Dropout-Linear(64,16)-Linear(16,1), stat
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,8 @@ from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
 from ..devices import resolve_device
 from ..errors import UserInputError
 from ..images import to_tensor
-from .base import register, resolve_pretrained
+from ..sources import resolve_source
+from .base import BaseScorer, register
 
 LAION_CLIP = "openai/clip-vit-large-patch14"
 
@@ -76,37 +78,64 @@ def load_head(path: Path, relu: bool = False) -> AestheticMLP:
     return head.eval()
 
 
+BUILTIN_HEAD = BUILTIN_SCORER_DIR / "aesthetics" / "model.safetensors"
+
+
+@dataclass(frozen=True)
+class AestheticsOptions:
+    model: str = "builtin"  # 'builtin' or a LAION-style head's weights file (.safetensors, .pth, .pt)
+    clip: str | None = None  # the CLIP the head reads (a head file's default: LAION_CLIP); builtin: its own
+    batch_size: int = 64
+    device: str | None = None  # None: cuda if available, else cpu
+
+
 @register("aesthetics")
-class AestheticsScorer:
+class AestheticsScorer(BaseScorer):
     """Columns: aesthetics (rating / 10 in [0, 1]) and aesthetics_rating (the head's raw 1-10 output)."""
 
     name = "aesthetics"
-    higher_is_better = True
-    needs_model = False
+    Options = AestheticsOptions
 
-    def __init__(self, pipe=None, cache_dir=None, model: str = "builtin", clip: str | None = None,
-                 batch_size: int = 64, device: str | None = None):
+    def __init__(self, options: AestheticsOptions = AestheticsOptions(), pipe=None, cache_dir=None):
         from transformers import CLIPImageProcessor, CLIPModel
 
-        self.device = resolve_device(device)
-        self.batch_size = batch_size
-        if model == "builtin":
-            if clip is not None:
-                raise UserInputError("the built-in aesthetics head works only with the built-in CLIP: drop clip")
+        o = options
+        self.check(o)
+        self.device = resolve_device(o.device)
+        self.batch_size = o.batch_size
+        if o.model == "builtin":
             source, self.processor = str(BUILTIN_MODEL_DIR / "clip"), None
-            self.head = load_head(BUILTIN_SCORER_DIR / "aesthetics" / "model.safetensors", relu=True)
+            self.head = load_head(BUILTIN_HEAD, relu=True)
         else:
-            self.head = load_head(Path(model).expanduser())
-            source = resolve_pretrained(clip or LAION_CLIP, "CLIP model")
+            self.head = load_head(Path(o.model).expanduser())
+            source = resolve_source(o.clip or LAION_CLIP, "CLIP model")
             self.processor = CLIPImageProcessor.from_pretrained(source)
         try:
             self.clip = CLIPModel.from_pretrained(source).to(self.device).eval()
         except OSError as err:
             raise UserInputError(f"could not load CLIP {source!r}: {str(err).splitlines()[0]}") from None
         if self.clip.config.projection_dim != self.head.layers[0].in_features:
-            raise UserInputError(f"aesthetics head {model!r} takes {self.head.layers[0].in_features}-d embeddings but "
-                                 f"CLIP {source!r} gives {self.clip.config.projection_dim}-d: pair matching files")
+            raise UserInputError(f"aesthetics head {o.model!r} takes {self.head.layers[0].in_features}-d embeddings "
+                                 f"but CLIP {source!r} gives {self.clip.config.projection_dim}-d: pair matching files")
         self.head.to(self.device)
+
+    @classmethod
+    def columns(cls, options: AestheticsOptions) -> tuple[str, ...]:
+        return ("aesthetics", "aesthetics_rating")
+
+    @classmethod
+    def check(cls, options: AestheticsOptions) -> None:
+        resolve_device(options.device)
+        if options.model == "builtin":
+            if options.clip is not None:
+                raise UserInputError("the built-in aesthetics head works only with the built-in CLIP: drop clip")
+            if not BUILTIN_HEAD.is_file():
+                raise UserInputError("no built-in aesthetics weights: run `diffalign world train --stage aesthetics`")
+            return
+        if not Path(options.model).expanduser().is_file():
+            raise UserInputError(f"aesthetics weights not found: {options.model}; give a .safetensors or .pth file "
+                                 f"(scorer_options.aesthetics.model)")
+        resolve_source(options.clip or LAION_CLIP, "CLIP model")
 
     def _pixels(self, images: np.ndarray) -> torch.Tensor:
         if self.processor is not None:

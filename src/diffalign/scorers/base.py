@@ -1,67 +1,112 @@
-"""The scorer protocol and registry: every scorer maps (images, prompts) to named per-image columns."""
+"""The scorer protocol and registry: every scorer maps (images, prompts) to named per-image columns.
+
+A scorer class carries what a recipe check needs before any image exists: its options as a frozen dataclass
+(`Options`: the one home of their names and defaults), the columns it writes for given options, and a `check`
+of those options that finds bad values and model sources without loading any weights.
+"""
 
 from __future__ import annotations
 
-import inspect
-import re
-from pathlib import Path
-from typing import Callable, Protocol
+import dataclasses
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from ..errors import UserInputError
 
 
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """The options of a scorer that takes none."""
+
+
 class Scorer(Protocol):
     name: str
     higher_is_better: bool
     needs_model: bool  # scores with the diffusion model itself (e.g. MI), so the caller must load it
+    Options: type  # a frozen dataclass of the scorer's options
+
+    def __init__(self, options: Any, pipe=None, cache_dir=None) -> None:
+        """`pipe` is None unless needs_model; `cache_dir` is where the scorer may keep caches (None: none)."""
+
+    @classmethod
+    def columns(cls, options: Any) -> tuple[str, ...]:
+        """The columns `score` writes with these options; the first is the main one, named `name`."""
+        ...
+
+    @classmethod
+    def check(cls, options: Any) -> None:
+        """Raise UserInputError for a bad value or an unreachable model source, loading nothing."""
+        ...
 
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
-        """N x H x W x 3 uint8 images and N prompts -> {column: N values}; `name` is the main column."""
+        """N x H x W x 3 uint8 images and N prompts -> {column: N values}."""
         ...
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+class BaseScorer:
+    """Defaults for the class-level parts of the protocol: no options, one column named after the scorer."""
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    needs_model: ClassVar[bool] = False
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None, pipe=None, cache_dir=None) -> None:
+        self.options = self.Options() if options is None else options
+
+    @classmethod
+    def columns(cls, options: Any) -> tuple[str, ...]:
+        return (cls.name,)
+
+    @classmethod
+    def check(cls, options: Any) -> None:
+        return None
 
 
-def resolve_pretrained(source: str, what: str) -> str:
-    """An existing local path, or a hub id ('org/name') to load with from_pretrained; anything else is an error."""
-    path = Path(source).expanduser()
-    if path.exists():
-        return str(path)
-    if _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
-        return source
-    raise UserInputError(f"{what} not found: {source!r}; give a local folder or a hub id such as org/name")
-
-
-REGISTRY: dict[str, Callable[..., Scorer]] = {}
+REGISTRY: dict[str, type[Scorer]] = {}
 
 
 def register(name: str):
-    def wrap(factory):
-        REGISTRY[name] = factory
-        return factory
+    def wrap(cls):
+        REGISTRY[name] = cls
+        return cls
     return wrap
 
 
-def scorer_factory(name: str) -> Callable[..., Scorer]:
+def scorer_class(name: str) -> type[Scorer]:
     if name not in REGISTRY:
         raise UserInputError(f"unknown scorer {name!r}; choose from {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
 
 
-def check_scorer(name: str, **options) -> Callable[..., Scorer]:
-    """The scorer's factory once its name and options are known good, so a typo fails before any image is made."""
-    factory = scorer_factory(name)
-    try:  # an option the factory does not take is a user's typo, not a crash
-        inspect.signature(factory).bind(pipe=None, cache_dir=None, **options)
-    except TypeError as err:
-        raise UserInputError(f"{name} scorer: {err}; check [scorer_options.{name}] or --option") from None
-    return factory
+def scorer_options(name: str, options: dict | Any) -> Any:
+    """A scorer's Options from a recipe table or CLI options; an unknown key is the user's typo, named."""
+    cls = scorer_class(name)
+    if isinstance(options, cls.Options):
+        return options
+    known = [f.name for f in dataclasses.fields(cls.Options)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        takes = f"it takes {', '.join(known)}" if known else "it takes none"
+        raise UserInputError(f"{name} scorer: unknown option(s) {', '.join(unknown)} ({takes}); check "
+                             f"[scorer_options.{name}] or --option")
+    typed = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    return cls.Options(**typed)
+
+
+def check_scorer(name: str, options: dict | Any) -> Any:
+    """The scorer's options once its name, option names, values and model sources are known good, so a
+    mistake fails before any image is made."""
+    typed = scorer_options(name, options)
+    scorer_class(name).check(typed)
+    return typed
 
 
 def make_scorer(name: str, pipe=None, cache_dir=None, **options) -> Scorer:
-    """Factories take the pipeline (None unless needs_model), a folder where the scorer may keep caches
-    (e.g. generated questions; None: no cache) and the scorer's own options from the recipe."""
-    return check_scorer(name, **options)(pipe=pipe, cache_dir=cache_dir, **options)
+    """A checked scorer: `make_scorer("vqa", model="Salesforce/blip-vqa-base")`."""
+    return scorer_class(name)(check_scorer(name, options), pipe=pipe, cache_dir=cache_dir)
+
+
+def written_columns(name: str, options: dict | Any) -> tuple[str, ...]:
+    return scorer_class(name).columns(scorer_options(name, options))

@@ -17,12 +17,13 @@ from PIL import Image
 
 from ..builtin import CAPTIONER_DIR
 from ..errors import UserInputError
-from .base import register
-from .text_embed import TextEmbedder
+from ..sources import resolve_source
+from .base import BaseScorer, register
+from .text_embed import TextEmbedder, check_embedder
 
 
 @dataclass(frozen=True)
-class CaptionConfig:
+class CaptionOptions:
     captioner: str = "builtin"  # 'builtin', a folder or a hub id of a BLIP captioning model
     embedder: str = "builtin"  # CLIP whose text tower embeds caption and prompt
     max_new_tokens: int = 24
@@ -56,19 +57,24 @@ class Captioner:
 
 
 @register("caption")
-class CaptionScorer:
+class CaptionScorer(BaseScorer):
     name = "caption"
-    higher_is_better = True
-    needs_model = False
+    Options = CaptionOptions
 
-    def __init__(self, pipe=None, cache_dir=None, **options):
-        try:
-            self.config = CaptionConfig(**options)
-        except TypeError as err:
-            raise UserInputError(f"caption scorer: {err}") from None
-        c = self.config
-        self.captioner = Captioner(c.captioner, c.max_new_tokens, c.batch_size)
-        self.embed = TextEmbedder(c.embedder)
+    def __init__(self, options: CaptionOptions = CaptionOptions(), pipe=None, cache_dir=None):
+        o = self.config = options
+        self.captioner = Captioner(o.captioner, o.max_new_tokens, o.batch_size)
+        self.embed = TextEmbedder(o.embedder)
+
+    @classmethod
+    def check(cls, options: CaptionOptions) -> None:
+        if options.captioner == "builtin":
+            if not (CAPTIONER_DIR / "config.json").is_file():
+                raise UserInputError("the built-in captioner is not trained: run `diffalign world train --stage "
+                                     "captioner`")
+        else:
+            resolve_source(options.captioner, "captioner")
+        check_embedder(options.embedder)
 
     def score_with_captions(self, images: np.ndarray, prompts: list[str]) -> tuple[np.ndarray, list[str]]:
         captions = self.captioner(images)

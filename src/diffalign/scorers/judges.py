@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
+from ..sources import resolve_source
 from .text_embed import TextEmbedder
 
 
@@ -49,8 +50,16 @@ class LLMJudge:
 
 
 def make_judge(name: str, embedder: str = "builtin"):
+    check_judge(name, verify_source=False)
     if name == "embedding":
         return EmbeddingJudge(embedder)
-    if name.startswith("llm:") and name[4:].strip():
-        return LLMJudge(name[4:].strip())
-    raise UserInputError(f"unknown judge {name!r}; choose embedding or llm:<model>")
+    return LLMJudge(name[4:].strip())
+
+
+def check_judge(name: str, verify_source: bool = True) -> None:
+    if name == "embedding":
+        return
+    if not (name.startswith("llm:") and name[4:].strip()):
+        raise UserInputError(f"unknown judge {name!r}; choose embedding or llm:<model>")
+    if verify_source:
+        resolve_source(name[4:].strip(), "judge LLM")

@@ -33,7 +33,7 @@ import torch
 from ..errors import UserInputError
 from ..sampling.hooks import StepState
 from ..sampling.sampler import encode_images, encode_prompts, to_epsilon
-from .base import register
+from .base import BaseScorer, register
 from .contrasts import contrast_prompts
 
 KappaVariant = Literal["official", "paper"]
@@ -43,11 +43,28 @@ KAPPA_VARIANTS, ESTIMATORS = get_args(KappaVariant), get_args(Estimator)
 
 @dataclass(frozen=True)
 class MIConfig:
+    """Every MI setting, read by the sampling hook and the image scorer alike (a recipe's [mi] table)."""
+
     kappa: KappaVariant = "official"  # official: beta_t T / (2 (1 - abar_t)); paper: also / alpha_t
     min_timestep: int = 50  # keep only t > min_timestep
     # orthogonal: Eq. 2; standard: the gap in denoising error; contrastive: that gap over the closest contrast
     # prompt (the last two on finished images only, image_mi)
     estimator: Estimator = "orthogonal"
+    n_timesteps: int = 32  # image_mi: Monte-Carlo timestep draws per image
+    seed: int = 0  # image_mi: the draws' generator
+    batch_size: int = 32  # image_mi: images per UNet batch (each with its compared prompts)
+
+
+def check_mi_config(config: MIConfig) -> None:
+    for field, value, allowed in (("kappa", config.kappa, KAPPA_VARIANTS),
+                                  ("estimator", config.estimator, ESTIMATORS)):
+        if value not in allowed:
+            raise UserInputError(f"unknown MI {field} {value!r}; choose from {', '.join(allowed)}")
+    for field in ("n_timesteps", "batch_size"):
+        if getattr(config, field) < 1:
+            raise UserInputError(f"MI {field} (mi.{field}) must be at least 1, got {getattr(config, field)}")
+    if config.min_timestep < 0:
+        raise UserInputError(f"MI min_timestep (mi.min_timestep) must not be negative, got {config.min_timestep}")
 
 
 def kappa(scheduler, t: torch.Tensor, variant: KappaVariant = "official") -> torch.Tensor:
@@ -95,13 +112,13 @@ class ImageMI:
 
 
 @torch.no_grad()
-def image_mi(pipe, images: np.ndarray, prompts: list[str], n_timesteps: int = 32, seed: int = 0,
-             config: MIConfig = MIConfig(), batch_size: int = 32) -> ImageMI:
+def image_mi(pipe, images: np.ndarray, prompts: list[str], config: MIConfig = MIConfig()) -> ImageMI:
     """MI of existing (image, prompt) pairs: stratified t over (min_timestep, T), fresh noise per draw, the
     same draw for every prompt an image is compared under (paired, so what the prompts share cancels)."""
     scheduler = pipe.scheduler
     T = scheduler.config.num_train_timesteps
-    gen = torch.Generator("cpu").manual_seed(seed)
+    n_timesteps, batch_size = config.n_timesteps, config.batch_size
+    gen = torch.Generator("cpu").manual_seed(config.seed)
     if not 0 <= config.min_timestep < T - 1:
         raise UserInputError(f"MI min_timestep must be in [0, {T - 1}) for a model trained on {T} timesteps, "
                              f"got {config.min_timestep}")
@@ -182,31 +199,28 @@ def _jackknife(draws: torch.Tensor, estimate) -> tuple[torch.Tensor, torch.Tenso
 
 
 @register("mi")
-class MIScorer:
-    """Point-wise MI of existing images under the model itself (the model is the scorer). Its options are
-    MIConfig's fields (a recipe sets those in [mi]) and the Monte-Carlo size and seed ([scorer_options.mi])."""
+class MIScorer(BaseScorer):
+    """Point-wise MI of existing images under the model itself (the model is the scorer); its options are
+    MIConfig (a recipe's [mi] table, which the sampling hook reads too)."""
 
     name = "mi"
-    higher_is_better = True
     needs_model = True
+    Options = MIConfig
 
-    def __init__(self, pipe, kappa: KappaVariant = "official", min_timestep: int = 50,
-                 estimator: Estimator = "orthogonal", n_timesteps: int = 32, seed: int = 0, cache_dir=None):
+    def __init__(self, options: MIConfig = MIConfig(), pipe=None, cache_dir=None):
         if pipe is None:
             raise UserInputError("the mi scorer needs the model: pass --model")
-        self.pipe, self.config = pipe, MIConfig(kappa, min_timestep, estimator)
-        check_mi_config(self.config)
-        if n_timesteps < 1:
-            raise UserInputError(f"the mi scorer needs at least 1 timestep per image (n_timesteps), got {n_timesteps}")
-        self.n_timesteps, self.seed = n_timesteps, seed
+        self.pipe, self.config = pipe, options
+
+    @classmethod
+    def columns(cls, options: MIConfig) -> tuple[str, ...]:
+        """The hook fills mi alone while sampling (orthogonal); image_mi adds its standard error."""
+        return ("mi",) if options.estimator == "orthogonal" else ("mi", "mi_stderr")
+
+    @classmethod
+    def check(cls, options: MIConfig) -> None:
+        check_mi_config(options)
 
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
-        result = image_mi(self.pipe, images, prompts, self.n_timesteps, self.seed, self.config)
+        result = image_mi(self.pipe, images, prompts, self.config)
         return {"mi": result.mean, "mi_stderr": result.stderr}
-
-
-def check_mi_config(config: MIConfig) -> None:
-    for field, value, allowed in (("kappa", config.kappa, KAPPA_VARIANTS),
-                                  ("estimator", config.estimator, ESTIMATORS)):
-        if value not in allowed:
-            raise UserInputError(f"unknown MI {field} {value!r}; choose from {', '.join(allowed)}")

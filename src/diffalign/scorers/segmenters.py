@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from ..images import to_tensor
 from ..errors import UserInputError
+from ..images import to_tensor
+from ..questions.phrases import prompt_objects
 from ..world.spec import ObjectSpec
 from ..world.vocab import BACKGROUND, COLORS, SHAPES, SIZES, TEXTURES
-from ..questions.phrases import prompt_objects
 from .text_embed import TextEmbedder
 
 
@@ -40,7 +40,7 @@ def world_labels() -> list[str]:
 
 class ShapesSegmenter:
     def __init__(self, embedder: str = "builtin", ink_distance: float = 60.0, min_area: int = 20,
-                 temperature: float | None = None, **_):
+                 temperature: float | None = None):
         self.embed = TextEmbedder(embedder)
         self.labels = world_labels()
         self.label_features = self.embed(self.labels)
@@ -68,7 +68,7 @@ class ShapesSegmenter:
 
 class GroundedSegmenter:
     def __init__(self, detector: str = "google/owlvit-base-patch32", sam: str = "facebook/sam-vit-base",
-                 box_threshold: float = 0.1, extra_labels: tuple[str, ...] = (), **_):
+                 box_threshold: float = 0.1, extra_labels: tuple[str, ...] = ()):
         from transformers import AutoProcessor, OwlViTForObjectDetection, SamModel, SamProcessor
 
         try:
@@ -98,11 +98,3 @@ class GroundedSegmenter:
         masks = self.sam_processor.post_process_masks(masks, sam_inputs["original_sizes"],
                                                       sam_inputs["reshaped_input_sizes"])[0][:, 0].numpy()
         return [Region(m, queries[int(k)], float(s)) for m, k, s in zip(masks, found["labels"], found["scores"])]
-
-
-def make_segmenter(name: str, embedder: str = "builtin", detector: str = "", sam: str = "", **options):
-    if name == "builtin":
-        return ShapesSegmenter(embedder, **options)
-    if name == "grounded":
-        return GroundedSegmenter(detector, sam, **options)
-    raise UserInputError(f"unknown segmenter {name!r}; choose builtin or grounded")

@@ -11,26 +11,32 @@ Judges (judges.py): 'embedding' (CLIP text similarity) or 'llm:<id>'.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..errors import UserInputError
-from .base import register
-from .judges import make_judge
 from ..questions.phrases import PromptObject, expected_instances, prompt_objects
-from .segmenters import Region, make_segmenter
+from ..sources import resolve_source
+from .base import BaseScorer, register
+from .judges import check_judge, make_judge
+from .segmenters import GroundedSegmenter, Region, ShapesSegmenter
+from .text_embed import check_embedder
 
 
 @dataclass(frozen=True)
-class SegmentsConfig:
+class SegmentsOptions:
     segmenter: str = "builtin"  # builtin | grounded
     judge: str = "embedding"  # embedding | llm:<hub id or path>
     embedder: str = "builtin"  # CLIP for the builtin labels and the embedding judge
+    ink_distance: float = 60.0  # builtin: colour distance from the background that counts as ink
+    min_area: int = 20  # builtin: smallest region, in pixels
+    temperature: float | None = None  # builtin: label softmax scale (None: the CLIP's logit scale)
     detector: str = "google/owlvit-base-patch32"  # grounded only
     sam: str = "facebook/sam-vit-base"  # grounded only
-    options: dict = field(default_factory=dict)  # extra segmenter options (thresholds, extra labels)
+    box_threshold: float = 0.1  # grounded: the detector's score threshold
+    extra_labels: tuple[str, ...] = ()  # grounded: labels queried besides the prompt's objects
 
 
 @dataclass
@@ -44,20 +50,27 @@ class Reading:
 
 
 @register("segments")
-class SegmentsScorer:
+class SegmentsScorer(BaseScorer):
     name = "segments"
-    higher_is_better = True
-    needs_model = False
+    Options = SegmentsOptions
 
-    def __init__(self, pipe=None, cache_dir=None, **options):
-        try:
-            self.config = SegmentsConfig(**options)
-        except TypeError as err:
-            raise UserInputError(f"segments scorer: {err}") from None
-        c = self.config
-        self.segmenter = make_segmenter(c.segmenter, embedder=c.embedder, detector=c.detector, sam=c.sam,
-                                        **c.options)
-        self.judge = make_judge(c.judge, c.embedder)
+    def __init__(self, options: SegmentsOptions = SegmentsOptions(), pipe=None, cache_dir=None):
+        o = self.config = options
+        if o.segmenter == "builtin":
+            self.segmenter = ShapesSegmenter(o.embedder, o.ink_distance, o.min_area, o.temperature)
+        else:
+            self.segmenter = GroundedSegmenter(o.detector, o.sam, o.box_threshold, o.extra_labels)
+        self.judge = make_judge(o.judge, o.embedder)
+
+    @classmethod
+    def check(cls, options: SegmentsOptions) -> None:
+        if options.segmenter not in ("builtin", "grounded"):
+            raise UserInputError(f"unknown segmenter {options.segmenter!r}; choose builtin or grounded")
+        check_judge(options.judge)
+        check_embedder(options.embedder)
+        if options.segmenter == "grounded":
+            resolve_source(options.detector, "detector")
+            resolve_source(options.sam, "SAM model")
 
     def read(self, image: np.ndarray, prompt: str) -> Reading:
         objects = prompt_objects(prompt)

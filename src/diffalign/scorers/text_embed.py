@@ -13,10 +13,17 @@ import torch
 
 from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
+from ..sources import resolve_source
 
 
 def resolve_clip(name: str) -> str:
     return str(Path(str(BUILTIN_MODEL_DIR)) / "clip") if name == "builtin" else name
+
+
+def check_embedder(name: str, what: str = "embedder") -> None:
+    """'builtin' or a CLIP folder / hub id that can be found, checked before anything loads."""
+    if name != "builtin":
+        resolve_source(name, f"CLIP {what}")
 
 
 @lru_cache(maxsize=4)

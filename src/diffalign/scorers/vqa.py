@@ -12,6 +12,7 @@ each, and `faithfulness` applies the DSG dependency rule (a question whose paren
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,8 +23,9 @@ from PIL import Image
 from ..builtin import BUILTIN_SCORER_DIR
 from ..devices import resolve_device
 from ..errors import UserInputError
-from ..questions import CachedQuestions, QuestionSet, faithfulness, make_generator
-from .base import register, resolve_pretrained
+from ..questions import CachedQuestions, QuestionSet, check_generator, faithfulness, make_generator
+from ..sources import resolve_source
+from .base import BaseScorer, register
 from .shapes_vqa import ShapesVQA
 
 
@@ -82,24 +84,46 @@ class BlipAnswerer:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+@dataclass(frozen=True)
+class VQAOptions:
+    model: str = "builtin"  # 'builtin' (the shapes-world VQA model) or a BLIP VQA folder / hub id
+    questions: str = "auto"  # the question generator: grammar, rules, auto or llm:<model>
+    threshold: float = 0.5  # P(yes) at which a question passes
+    batch_size: int = 64
+    device: str | None = None  # None: cuda if available, else cpu
+
+
 @register("vqa")
-class VQAScorer:
+class VQAScorer(BaseScorer):
     """Columns: vqa (faithfulness in [0, 1]) and vqa_questions (how many questions the prompt has)."""
 
     name = "vqa"
-    higher_is_better = True
-    needs_model = False
+    Options = VQAOptions
 
-    def __init__(self, pipe=None, cache_dir=None, model: str = "builtin", questions: str = "auto",
-                 threshold: float = 0.5, batch_size: int = 64, device: str | None = None):
-        generator = make_generator(questions)
-        slug = re.sub(r"[^A-Za-z0-9.-]+", "_", questions)
+    def __init__(self, options: VQAOptions = VQAOptions(), pipe=None, cache_dir=None):
+        o = options
+        generator = make_generator(o.questions)
+        slug = re.sub(r"[^A-Za-z0-9.-]+", "_", o.questions)
         self.questions = CachedQuestions(Path(cache_dir) / f"questions-{slug}.json", generator) if cache_dir else None
-        self.generator, self.threshold = generator, threshold
-        if model == "builtin":
+        self.generator, self.threshold = generator, o.threshold
+        if o.model == "builtin":
             self.answerer: Answerer = BuiltinAnswerer(BUILTIN_SCORER_DIR / "vqa")
         else:
-            self.answerer = BlipAnswerer(resolve_pretrained(model, "VQA model"), resolve_device(device), batch_size)
+            self.answerer = BlipAnswerer(resolve_source(o.model, "VQA model"), resolve_device(o.device), o.batch_size)
+
+    @classmethod
+    def columns(cls, options: VQAOptions) -> tuple[str, ...]:
+        return ("vqa", "vqa_questions")
+
+    @classmethod
+    def check(cls, options: VQAOptions) -> None:
+        check_generator(options.questions)
+        resolve_device(options.device)
+        if options.model == "builtin":
+            if not (BUILTIN_SCORER_DIR / "vqa" / "model.safetensors").is_file():
+                raise UserInputError("no built-in VQA weights: run `diffalign world train --stage vqa`")
+        else:
+            resolve_source(options.model, "VQA model")
 
     def question_sets(self, prompts: list[str]) -> list[QuestionSet]:
         if self.questions is not None:

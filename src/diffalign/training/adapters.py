@@ -19,9 +19,9 @@ ADAPTER_KINDS = ("lora", "dora")
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    kind: str = "dora"  # "lora" or "dora" (weight-decomposed: adds a learned magnitude per output)
-    rank: int = 32
-    alpha: int = 32
+    kind: str = "lora"  # "lora" or "dora" (weight-decomposed: adds a learned magnitude per output)
+    rank: int = 8
+    alpha: int = 8
     target_modules: tuple[str, ...] = ATTENTION_PROJECTIONS
     text_encoder: bool = False  # also adapt the text encoder's attention (MI-Tune's default: UNet only)
 

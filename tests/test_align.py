@@ -1,4 +1,6 @@
 import json
+import shutil
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -7,6 +9,7 @@ from safetensors.torch import load_file
 import diffalign.methods.loop as loop
 from diffalign.cli.main import main
 from diffalign.errors import UserInputError
+from diffalign.pool import Pool
 
 PROMPTS = ('{"prompt": "a red circle and a blue square", "category": "color"}\n'
            '{"prompt": "two green crosses", "category": "numeracy"}\n')
@@ -23,7 +26,8 @@ def align_args(model, tmp_path, out="run", *extra):
 
 
 def pool_rows(run, r=1):
-    return [json.loads(line) for line in (run / f"round_{r}" / "pool" / "rows.jsonl").read_text().splitlines()]
+    with Pool(run / f"round_{r}" / "pool") as pool:
+        return [asdict(row) for row in pool.rows()]
 
 
 def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
@@ -266,3 +270,55 @@ def test_dreamsync_recipe_stops_cleanly_when_nothing_passes_and_resumes_with_fal
     assert main(args + ["--fallback-top-k"]) == 0  # resumes: same pool, top-1 by vqa per prompt
     assert pool_rows(run) == rows
     assert len((run / "round_1" / "selected.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_second_align_on_the_same_out_is_refused_in_one_line(tiny_model, tmp_path, capsys):
+    from test_pool import hold_lock
+
+    holder = hold_lock(tmp_path / "run")  # another process is running align on this --out
+    try:
+        assert main(align_args(tiny_model, tmp_path)) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(tmp_path / "run") in err and "another --out" in err
+    assert not (tmp_path / "run" / "inputs.json").exists() and not (tmp_path / "run" / "round_1").exists()
+
+
+def test_a_jsonl_pool_of_earlier_versions_resumes_without_resampling(tiny_model, tmp_path, monkeypatch):
+    """A round-1 pool in the format before pool.sqlite (rows.jsonl + one prompt_embeds.safetensors, as
+    tests/legacy_pool.py writes it) is migrated on open, and align goes on from it: no candidate is sampled again."""
+    from legacy_pool import LegacyPool
+
+    from diffalign.pool import PoolRow
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "score_pool", stop)  # generate the pool, then stop
+    with pytest.raises(KeyboardInterrupt):
+        main(align_args(tiny_model, tmp_path))
+    monkeypatch.undo()
+    folder = tmp_path / "run" / "round_1" / "pool"
+    with Pool(folder) as new:
+        rows, embeds = new.rows(), new.prompt_embeds()
+        latents, images = new.latents(rows), [new.image(r) for r in rows]
+    for p in folder.iterdir():  # today's store away; images/ and latents/ have the same layout in both formats
+        if p.name not in ("images", "latents"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    old = LegacyPool(folder)
+    old.save_prompt_embeds(torch.stack([embeds[i] for i in sorted(embeds)]))
+    for start in range(0, len(rows), 2):  # the batches as they were sampled (--batch-size 2)
+        part = rows[start : start + 2]
+        old.append([PoolRow(**asdict(r)) for r in part], images[start : start + 2], latents[start : start + 2])
+    assert (folder / "rows.jsonl").exists() and not (folder / "pool.sqlite").exists()
+
+    calls = {"n": 0}
+    real = loop.sample
+    monkeypatch.setattr(loop, "sample", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
+    assert main(align_args(tiny_model, tmp_path)) == 0
+    assert calls["n"] == 0, "the migrated pool's candidates are not sampled again"
+    assert [r["id"] for r in pool_rows(tmp_path / "run")] == [r.id for r in rows]
+    assert (folder / "rows.jsonl.migrated").exists() and (folder / "pool.sqlite").exists()
+    assert (tmp_path / "run" / "round_1" / "adapter_state.pt").exists()

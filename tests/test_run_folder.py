@@ -8,7 +8,7 @@ from diffalign.run_folder import CompareFolder, RoundFolder, RunFolder
 
 def test_run_paths_keep_the_names_runs_on_disk_have(tmp_path):
     run = RunFolder(tmp_path)
-    names = {run.recipe: "recipe.json", run.inputs: "inputs.json", run.eval_dir(0): "eval/round_0",
+    names = {run.lock: ".lock", run.recipe: "recipe.json", run.inputs: "inputs.json", run.eval_dir(0): "eval/round_0",
              run.eval_results(2): "eval/round_2/results.json", run.round(1).root: "round_1",
              run.round(1).pool: "round_1/pool", run.round(1).selected: "round_1/selected.jsonl",
              run.round(1).selection: "round_1/selection.json", run.round(3).train_state: "round_3/train_state.pt",

@@ -1,4 +1,5 @@
-"""Atomic file writes (a run killed mid-write never leaves a half-written file under the final name), and reads."""
+"""Atomic file writes (a run killed mid-write never leaves a half-written file under the final name), reads, and the
+writer lock of a folder."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from .errors import UserInputError
 
 
 @contextmanager
@@ -57,3 +60,38 @@ def load_tensors(path: Path, key: str) -> tuple[dict[str, torch.Tensor], list]:
     """All tensors of a safetensors file and the JSON list kept in its metadata under `key`, in one open."""
     with safe_open(path, "pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()[key])
+
+
+@contextmanager
+def writer_lock(path: Path, folder: Path, what_to_do: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (flock, non-blocking) for the block: one writer per `folder`.
+    A second writer, in this process or another, gets a UserInputError in one line naming the folder, the
+    holder's pid and `what_to_do`. The lock dies with its process, so a crashed run leaves no stale lock; the file
+    itself stays (it only ever holds the last holder's pid).
+
+    This is the main writer's lock on a run folder. Multi-process runs (several ranks, each writing its own rows)
+    are meant to keep it: rank 0 holds it for the run while the other ranks write under it (SQLite serialises
+    their transactions), or take their own lock per rank on a file beside it; nothing here assumes one process
+    writes every row. Where fcntl does not exist (Windows) no lock is taken."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    f = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            raise UserInputError(f"{folder} is in use by another diffalign process"
+                                 f"{f' (pid {holder})' if holder.isdigit() else ''}: {what_to_do}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock

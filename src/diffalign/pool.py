@@ -1,28 +1,51 @@
-"""A round's candidate pool on disk: images, cached latents, and a jsonl table with one row per sample.
+"""A round's candidate pool on disk: images, cached latents, prompt embeddings, and a SQLite table of its rows.
 
 Layout of a pool folder:
-    rows.jsonl                  one JSON row per sample: id, prompt, category, seed, round, image, scores
+    pool.sqlite                      the table (SQLite, WAL mode): one row per sample, its scores, the embeddings' index
     images/<id>.png
     latents/<first-id>.safetensors   z_0 of a batch (scaled, as the UNet sees it), keyed by row id
-    prompt_embeds.safetensors   text-encoder output per prompt, keyed by prompt index
+    prompt_embeds/<first>.safetensors  text-encoder output of a batch of prompts, keyed by prompt index
 
-A batch is written images first, then latents, then its rows appended and fsynced: a run killed
-at any point leaves only complete rows, and rerunning skips every (prompt, seed) already present.
+Tables of pool.sqlite:
+    rows(seq, id UNIQUE, prompt, category, seed, round, image, latents)   seq: the order rows were written
+    scores(row -> rows.seq, name, value)        one entry per (row, score column): set_scores writes only its batch
+    prompt_embeds(prompt_index, file)           which safetensors file holds a prompt's embedding
+
+A batch is written images first, then latents, then its rows (and their hook scores) in one transaction: a run
+killed at any point leaves only complete rows, and rerunning skips every (prompt, seed) already present. Scoring a
+batch of 64 rows is one transaction over those rows, whatever the pool's size (benchmarks/pool_bookkeeping.py).
+Embeddings are stored per batch of prompts and read per prompt (safetensors reads only the keys asked for), so
+training loads only its selected prompts' rows and no step holds every prompt's embedding in memory.
+
+Durability: WAL with synchronous=NORMAL. A crashed or killed process loses no committed batch; a power loss may
+lose the last few, never leave one half-written; a lost batch is sampled again on the rerun.
+
+Pools of earlier versions (rows.jsonl, prompt_embeds.safetensors with every prompt) are migrated on open: the
+database is built under a temporary name and moved into place, rows.jsonl is renamed rows.jsonl.migrated and the
+old embeddings file is kept and indexed where it is.
+
+Who may write: SQLite serialises concurrent writers, so the table cannot tear; that two runs do not generate the
+same rows is the run folder's writer lock (io.writer_lock, taken by methods.loop.align).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file
 
-from .io import atomic_path, atomic_write_text, save_tensors
+from .io import atomic_path, save_tensors
 
 
 @dataclass
@@ -37,63 +60,180 @@ class PoolRow:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-ROWS_FILE = "rows.jsonl"  # the table, in the pool folder
+DB_FILE = "pool.sqlite"  # the table, in the pool folder
+ROWS_FILE = "rows.jsonl"  # the table of pools before pool.sqlite: migrated on open
+OLD_EMBEDS_FILE = "prompt_embeds.safetensors"  # every prompt's embedding, in pools before prompt_embeds/
+EMBEDS_DIR = "prompt_embeds"
+SCHEMA_VERSION = 1
+_COLUMNS = ("id", "prompt", "category", "seed", "round", "image", "latents")
+_SCHEMA = """
+CREATE TABLE rows (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, prompt TEXT NOT NULL, category TEXT,
+                   seed INTEGER NOT NULL, round INTEGER NOT NULL, image TEXT NOT NULL, latents TEXT NOT NULL);
+CREATE TABLE scores (row INTEGER NOT NULL REFERENCES rows(seq), name TEXT NOT NULL, value REAL,
+                     PRIMARY KEY (row, name)) WITHOUT ROWID;
+CREATE TABLE prompt_embeds (prompt_index INTEGER PRIMARY KEY, file TEXT NOT NULL);
+"""
+_ROW_SQL = f"INSERT INTO rows ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+# a score names its row by id; ids not in the pool are ignored, as they always were
+_SCORE_SQL = "INSERT OR REPLACE INTO scores (row, name, value) SELECT seq, ?, ? FROM rows WHERE id = ?"
 
 
 def row_id(prompt_index: int, seed: int) -> str:
     return f"{prompt_index:05d}-{seed}"
 
 
+def _value(v) -> float:
+    """A stored score: SQLite keeps NaN as NULL, which reads back as NaN."""
+    return math.nan if v is None else v
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=60, isolation_level=None)  # transactions are explicit (_transaction)
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT; anything raised (or a kill) rolls the whole block back."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """The tables, inside the caller's transaction (executescript would commit it)."""
+    for statement in filter(str.strip, _SCHEMA.split(";")):
+        db.execute(statement)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _insert(db: sqlite3.Connection, rows: Iterable[PoolRow]) -> None:
+    """Rows and their scores, inside the caller's transaction. Rows are inserted in chunks so that a bulk
+    insert (migration, benchmarks) holds one chunk of them in memory."""
+    chunk: list[PoolRow] = []
+
+    def flush() -> None:
+        db.executemany(_ROW_SQL, ([getattr(r, c) for c in _COLUMNS] for r in chunk))
+        db.executemany(_SCORE_SQL, ((k, v, r.id) for r in chunk for k, v in r.scores.items()))
+        chunk.clear()
+
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) == 10_000:
+            flush()
+    flush()
+
+
+def _old_rows(table: Path) -> Iterator[PoolRow]:
+    """Complete rows of a rows.jsonl, in order; a torn last line (a run killed mid-append) is dropped."""
+    with open(table, encoding="utf-8") as f:
+        for line in f:
+            try:
+                yield PoolRow(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                return
+
+
+def _migrate(root: Path) -> None:
+    """Build pool.sqlite from a rows.jsonl pool (and index its prompt_embeds.safetensors), atomically."""
+    with atomic_path(root / DB_FILE) as tmp:
+        db = _connect(tmp)
+        try:
+            with _transaction(db):
+                _create(db)
+                _insert(db, _old_rows(root / ROWS_FILE))
+                old_embeds = root / OLD_EMBEDS_FILE
+                if old_embeds.exists():
+                    with safe_open(old_embeds, "pt") as f:
+                        keys = [int(k) for k in f.keys()]
+                    db.executemany("INSERT INTO prompt_embeds VALUES (?, ?)", ((k, OLD_EMBEDS_FILE) for k in keys))
+        finally:
+            db.close()
+    os.replace(root / ROWS_FILE, root / f"{ROWS_FILE}.migrated")
+
+
 class Pool:
+    """The pool in folder `root` (created if missing). One SQLite connection per Pool; open one per process."""
+
     def __init__(self, root: Path):
         self.root = Path(root)
         (self.root / "images").mkdir(parents=True, exist_ok=True)
         (self.root / "latents").mkdir(exist_ok=True)
-        self.table = self.root / ROWS_FILE
-        self._drop_torn_tail()
+        self.db_path = self.root / DB_FILE
+        if (self.root / ROWS_FILE).exists():
+            if self.db_path.exists():  # a migration killed after the database was in place: finish it
+                os.replace(self.root / ROWS_FILE, self.root / f"{ROWS_FILE}.migrated")
+            else:
+                _migrate(self.root)
+        self.db = _connect(self.db_path)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:
+            with _transaction(self.db):
+                if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:  # not made by another process
+                    _create(self.db)
 
-    def _drop_torn_tail(self) -> None:
-        """A run killed mid-append can leave a partial last line: keep only complete rows."""
-        if self.table.exists():
-            rows = self.rows()
-            if len(rows) != len(self.table.read_text().splitlines()):
-                self._rewrite(rows)
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the table ---------------------------------------------------------------------------------------------
 
     def rows(self) -> list[PoolRow]:
         """Complete rows, in the order they were written."""
-        if not self.table.exists():
-            return []
-        rows = []
-        for line in self.table.read_text().splitlines():
-            try:
-                rows.append(PoolRow(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                break
-        return rows
+        by_seq = {seq: PoolRow(*values) for seq, *values in
+                  self.db.execute(f"SELECT seq, {', '.join(_COLUMNS)} FROM rows ORDER BY seq")}
+        for seq, name, value in self.db.execute("SELECT row, name, value FROM scores"):
+            by_seq[seq].scores[name] = _value(value)
+        return list(by_seq.values())
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+    def count(self) -> int:
+        """How many rows the pool holds (without reading them)."""
+        return len(self)
 
     def done_ids(self) -> set[str]:
-        return {r.id for r in self.rows()}
+        return {i for (i,) in self.db.execute("SELECT id FROM rows")}
+
+    def insert(self, rows: Iterable[PoolRow]) -> None:
+        """Add rows (with their scores) to the table in one transaction; their images and latents are the caller's
+        to write first (append does). A row id already in the pool is an error (sqlite3.IntegrityError) and
+        adds none of the batch."""
+        with _transaction(self.db):
+            _insert(self.db, rows)
 
     def append(self, rows: list[PoolRow], images: list[np.ndarray], latents: torch.Tensor) -> None:
+        """A sampled batch: its images, then its latents, then its rows, so that every row's files exist. A batch
+        with a row already in the pool is refused before any file is written (its latents file would be
+        overwritten)."""
+        present = self._present([r.id for r in rows])
+        if present:
+            raise ValueError(f"rows {sorted(present)[:5]} are already in the pool {self.root}")
         for row, image in zip(rows, images):
             with atomic_path(self.root / row.image) as tmp:
                 Image.fromarray(image).save(tmp, format="PNG")
         save_tensors({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
-        with open(self.table, "a") as f:
-            for r in rows:
-                f.write(json.dumps(asdict(r)) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def _rewrite(self, rows: list[PoolRow]) -> None:
-        atomic_write_text(self.table, "".join(json.dumps(asdict(r)) + "\n" for r in rows))
+        self.insert(rows)
 
     def set_scores(self, scores: dict[str, dict[str, float]]) -> None:
-        """Add score columns (row id -> {name: value}) to existing rows, atomically."""
-        rows = self.rows()
-        for r in rows:
-            r.scores.update(scores.get(r.id, {}))
-        self._rewrite(rows)
+        """Add or replace score columns (row id -> {name: value}) of existing rows in one transaction; ids not in
+        the pool are ignored. Costs the batch, not the pool."""
+        with _transaction(self.db):
+            self.db.executemany(_SCORE_SQL, ((k, v, i) for i, columns in scores.items() for k, v in columns.items()))
+
+    # -- the files ---------------------------------------------------------------------------------------------
 
     def latents(self, rows: list[PoolRow]) -> torch.Tensor:
         files: dict[str, dict[str, torch.Tensor]] = {}
@@ -107,9 +247,52 @@ class Pool:
     def image(self, row: PoolRow) -> np.ndarray:
         return np.asarray(Image.open(self.root / row.image).convert("RGB"))
 
-    def save_prompt_embeds(self, embeds: torch.Tensor) -> None:
-        save_tensors({str(i): e for i, e in enumerate(embeds)}, self.root / "prompt_embeds.safetensors")
+    def embedded_prompts(self) -> set[int]:
+        """The prompt indices whose embedding is stored."""
+        return {i for (i,) in self.db.execute("SELECT prompt_index FROM prompt_embeds")}
 
-    def prompt_embeds(self) -> dict[int, torch.Tensor] | None:
-        path = self.root / "prompt_embeds.safetensors"
-        return {int(k): v for k, v in load_file(path).items()} if path.exists() else None
+    def save_prompt_embeds(self, indices: list[int], embeds: torch.Tensor) -> None:
+        """Embeddings of a batch of prompts (embeds[j] is prompt indices[j]'s): one file, then its index rows."""
+        name = f"{EMBEDS_DIR}/{indices[0]:05d}.safetensors"
+        (self.root / EMBEDS_DIR).mkdir(exist_ok=True)
+        save_tensors({str(i): e for i, e in zip(indices, embeds)}, self.root / name)
+        with _transaction(self.db):
+            self.db.executemany("INSERT OR REPLACE INTO prompt_embeds VALUES (?, ?)", ((i, name) for i in indices))
+
+    def prompt_embeds(self, indices: Iterable[int] | None = None) -> dict[int, torch.Tensor] | None:
+        """The stored embeddings of these prompt indices, reading only those tensors (an index not stored is a
+        KeyError); without indices every stored one, None when there is none."""
+        if indices is None:
+            found = list(self.db.execute("SELECT prompt_index, file FROM prompt_embeds ORDER BY prompt_index"))
+        else:
+            wanted = sorted(set(indices))
+            files = dict(self._embed_files(wanted))
+            missing = [i for i in wanted if i not in files]
+            if missing:
+                raise KeyError(f"no stored embedding for prompt(s) {missing[:5]} in {self.root}")
+            found = [(i, files[i]) for i in wanted]
+        if indices is None and not found:
+            return None
+        by_file: dict[str, list[int]] = {}
+        for i, name in found:
+            by_file.setdefault(name, []).append(i)
+        out = {}
+        for name, keys in by_file.items():
+            with safe_open(self.root / name, "pt") as f:
+                out.update({i: f.get_tensor(str(i)) for i in keys})
+        return out
+
+    def _embed_files(self, indices: list[int]) -> list[tuple[int, str]]:
+        return self._where_in("SELECT prompt_index, file FROM prompt_embeds WHERE prompt_index", indices)
+
+    def _present(self, ids: list[str]) -> set[str]:
+        return {i for (i,) in self._where_in("SELECT id FROM rows WHERE id", ids)}
+
+    def _where_in(self, query: str, values: list) -> list[tuple]:
+        """query + " IN (values)", by the index, in parts of 500 (SQLite's limit on bound parameters)."""
+        found = []
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            found += self.db.execute(f"{query} IN ({', '.join('?' * len(part))})", part).fetchall()
+        return found
+

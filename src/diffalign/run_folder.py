@@ -35,10 +35,12 @@ class _Folder:
 class RunFolder(_Folder):
     """The paths of an align run:
 
+        run/.lock                        the writer lock: held by the one align process writing the run (io.writer_lock)
         run/recipe.json                  the resolved recipe
         run/inputs.json                  what the pools and evals depend on; a rerun with other inputs is refused
         run/eval/round_<r>/              val benchmark of the model after round r (0 = base): results.json, images
-        run/round_<r>/pool/              candidates with one score column per recipe scorer (see pool.py)
+        run/round_<r>/pool/              candidates with one score column per recipe scorer: pool.sqlite, images/,
+                                         latents/, prompt_embeds/ (see pool.py)
         run/round_<r>/selected.jsonl     ids of the rows chosen for fine-tuning (with their rejected partners for
                                          "dpo")
         run/round_<r>/selection.json     how many candidates and prompts the selector accepted
@@ -49,6 +51,7 @@ class RunFolder(_Folder):
         run/report.html, run/report/     the report page and its figures (reporting/report.py)
     """
 
+    lock = _child(".lock", "the writer lock file (io.writer_lock): one align process per run folder")
     recipe = _child("recipe.json")
     inputs = _child("inputs.json")
     report_page = _child("report.html")

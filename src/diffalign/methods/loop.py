@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 from ..evaluation.bench import run_bench
-from ..io import atomic_path, atomic_write_text, write_json
+from ..io import atomic_path, atomic_write_text, write_json, writer_lock
 from ..models import default_guidance
 from ..pool import Pool, PoolRow, row_id
 from ..run_folder import RoundFolder, RunFolder
@@ -42,10 +42,21 @@ ROUND_SEED_STRIDE = 1_000_000  # candidate seeds of round r: r * stride + j
 SCORE_BATCH = 64
 
 
+def embed_prompts(pipe, prompts: list[Prompt], pool: Pool, batch_size: int) -> None:
+    """The text-encoder output of every prompt the pool lacks, encoded and stored one batch at a time (so memory
+    holds one batch, and training reads back only the prompts it uses)."""
+    stored = pool.embedded_prompts()
+    todo = [i for i in range(len(prompts)) if i not in stored]
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        with torch.no_grad():
+            embeds = encode_prompts(pipe, [prompts[i].text for i in batch])
+        pool.save_prompt_embeds(batch, embeds.cpu())
+
+
 def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round_index: int) -> list[PoolRow]:
     """M candidates per prompt with MI filled in during sampling; resumes after the last complete batch."""
-    if pool.prompt_embeds() is None:
-        pool.save_prompt_embeds(encode_prompts(pipe, [p.text for p in prompts]).cpu())
+    embed_prompts(pipe, prompts, pool, recipe.sampler.batch_size)
     done = pool.done_ids()
     todo = [(i, round_index * ROUND_SEED_STRIDE + j) for i in range(len(prompts)) for j in range(recipe.candidates)
             if row_id(i, round_index * ROUND_SEED_STRIDE + j) not in done]
@@ -179,7 +190,7 @@ def train_round(pipe, params, recipe: Recipe, pool: Pool, chosen: list[PoolRow],
     if recipe.adapter.text_encoder:
         conditioning = trained_conditioning(pipe, [c.prompt for c in winners])
     else:
-        embeds = pool.prompt_embeds()
+        embeds = pool.prompt_embeds(index[c.prompt] for c in winners)  # only the winners' prompts are read
         conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
     train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder.train_state,
                   rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
@@ -196,6 +207,12 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: P
         recipe = replace(recipe, sampler=replace(recipe.sampler, guidance=default_guidance(pipe.name_or_path)))
     run = RunFolder(out)
     run.root.mkdir(parents=True, exist_ok=True)
+    with writer_lock(run.lock, run.root, "wait for that run to finish, or give another --out"):
+        return _align_rounds(pipe, recipe, prompts, val, run)
+
+
+def _align_rounds(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: RunFolder) -> list[dict]:
+    """align's work, under the run folder's writer lock."""
     check_resumable(run, run_inputs(pipe, recipe, prompts, val))
     write_json(run.recipe, asdict(recipe), default=str)
     evals = [evaluate_round(pipe, recipe, val, run, 0)] if val else []
@@ -208,11 +225,11 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: P
         if folder.adapter_state.exists():  # round finished earlier: restore its adapter and move on
             load_adapter_state(pipe, torch.load(folder.adapter_state, weights_only=False))
         else:
-            pool = Pool(folder.pool)
-            generate_pool(pipe, recipe, prompts, pool, r)
-            rows = score_pool(pipe, recipe, pool, run.cache_dir)
-            chosen, pairs = select_round(rows, recipe, folder, r)
-            train_round(pipe, params, recipe, pool, chosen, pairs, index, folder)
+            with Pool(folder.pool) as pool:
+                generate_pool(pipe, recipe, prompts, pool, r)
+                rows = score_pool(pipe, recipe, pool, run.cache_dir)
+                chosen, pairs = select_round(rows, recipe, folder, r)
+                train_round(pipe, params, recipe, pool, chosen, pairs, index, folder)
         if val:
             evals.append(evaluate_round(pipe, recipe, val, run, r))
             log.info("round %d: mean %.3f (base %.3f)", r, evals[-1]["mean"], evals[0]["mean"])

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from ..errors import UserInputError  # noqa: E402
 from ..evaluation.stats import gain_interval  # noqa: E402
 from ..io import atomic_write_text, write_json  # noqa: E402
-from ..pool import ROWS_FILE  # noqa: E402
+from ..pool import Pool  # noqa: E402
 from ..run_folder import CompareFolder, RunFolder  # noqa: E402
 from .report import load_evals  # noqa: E402
 
@@ -24,8 +24,13 @@ def sampling_compute(run: RunFolder) -> int:
     """UNet evaluations spent generating candidates: prompts x candidates x steps x (2 with CFG), summed over rounds."""
     recipe = json.loads(run.recipe.read_text())
     per_image = recipe["sampler"]["steps"] * (2 if recipe["sampler"]["guidance"] > 1 else 1)
-    tables = [run.round(r).pool / ROWS_FILE for r in run.rounds()]
-    return per_image * sum(len(t.read_text().splitlines()) for t in tables if t.exists())
+    pools = [run.round(r).pool for r in run.rounds()]
+    return per_image * sum(_count(p) for p in pools if p.exists())
+
+
+def _count(folder: Path) -> int:
+    with Pool(folder) as pool:
+        return pool.count()
 
 
 def summarise_run(out: Path) -> dict:

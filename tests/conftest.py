@@ -55,3 +55,53 @@ def tiny_pipe(tiny_model):
 def other_tiny_model(tmp_path_factory) -> Path:
     """Same kind of pipeline, other UNet widths: adapters of tiny_model must not load into it."""
     return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd-wide", width=48)
+
+
+# Tiny random scorer models (tests/tiny_models.py), each built once per session into a hub-style folder.
+
+def _tiny(tmp_path_factory, name: str) -> Path:
+    from tiny_models import BUILDERS
+
+    return BUILDERS[name](tmp_path_factory.mktemp("scorer-models") / name)
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tmp_path_factory) -> Path:
+    """A BLIP captioner folder (BlipForConditionalGeneration + BlipProcessor), as a hub download would be."""
+    return _tiny(tmp_path_factory, "blip")
+
+
+@pytest.fixture(scope="session")
+def tiny_blip_vqa(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "blip_vqa")
+
+
+@pytest.fixture(scope="session")
+def tiny_blip2(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "blip2")
+
+
+@pytest.fixture(scope="session")
+def tiny_owlv2(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "owlv2")
+
+
+@pytest.fixture(scope="session")
+def tiny_grounding_dino(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "grounding_dino")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_grounding(tmp_path_factory) -> Path:
+    """OWL-ViT and SAM folders (model + processor) at <folder>/owl and <folder>/sam, the shapes of the hub ones."""
+    from tiny_models import build_owlvit, build_sam
+
+    folder = tmp_path_factory.mktemp("grounding")
+    build_owlvit(folder / "owl")
+    build_sam(folder / "sam")
+    return folder

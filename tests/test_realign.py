@@ -32,59 +32,6 @@ def segments():
     return make_scorer("segments")
 
 
-@pytest.fixture(scope="module")
-def tiny_blip(tmp_path_factory):
-    """A randomly initialised BLIP captioner folder (model + processor), as a hub download would be."""
-    from diffalign.builtin_training.captioner import build_processor, make_captioner
-
-    folder = tmp_path_factory.mktemp("blip")
-    torch.manual_seed(0)
-    processor = build_processor(folder)
-    make_captioner(processor.tokenizer).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_grounding(tmp_path_factory):
-    """Randomly initialised OWL-ViT and SAM folders (model + processor), the shapes of the hub ones."""
-    from transformers import (
-        CLIPTokenizer,
-        OwlViTConfig,
-        OwlViTForObjectDetection,
-        OwlViTProcessor,
-        SamConfig,
-        SamModel,
-        SamProcessor,
-    )
-    from transformers.models.owlvit import OwlViTImageProcessorPil
-    from transformers.models.sam import SamImageProcessorPil
-
-    from diffalign.builtin import BUILTIN_MODEL_DIR
-
-    folder = tmp_path_factory.mktemp("grounding")
-    tok = CLIPTokenizer.from_pretrained(BUILTIN_MODEL_DIR / "tokenizer")
-    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
-    torch.manual_seed(0)
-    OwlViTForObjectDetection(OwlViTConfig(
-        text_config=dict(vocab_size=len(tok), max_position_embeddings=tok.model_max_length,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
-                         **tower),
-        vision_config=dict(image_size=64, patch_size=16, **tower), projection_dim=32)).save_pretrained(folder / "owl")
-    square = {"height": 64, "width": 64}
-    OwlViTProcessor(image_processor=OwlViTImageProcessorPil(size=square, crop_size=square),
-                    tokenizer=tok).save_pretrained(folder / "owl")
-    SamModel(SamConfig(
-        vision_config=dict(image_size=64, patch_size=16, output_channels=32, mlp_dim=64, global_attn_indexes=[0],
-                           window_size=2, num_pos_feats=16, **tower),
-        prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=16, mask_input_channels=4),
-        mask_decoder_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64,
-                                 iou_head_hidden_dim=32))).save_pretrained(folder / "sam")
-    SamProcessor(image_processor=SamImageProcessorPil(
-        size={"longest_edge": 64}, pad_size=square, mask_size={"longest_edge": 16},
-        mask_pad_size={"height": 16, "width": 16})).save_pretrained(folder / "sam")
-    return folder
-
-
 def fresh_scenes(n: int, seed: int, categories=("color", "spatial", "single")):
     rng = np.random.default_rng(seed)
     specs = [random_spec(str(rng.choice(categories)), rng) for _ in range(n)]

@@ -29,6 +29,7 @@ from ..errors import UserInputError
 from ..images import to_tensor
 from ..sources import resolve_source
 from .base import BaseScorer, register
+from .loading import CLIP_MODELS, check_dtype, load_model, pick_family, scorer_device, scorer_dtype
 
 LAION_CLIP = "openai/clip-vit-large-patch14"
 
@@ -86,7 +87,8 @@ class AestheticsOptions:
     model: str = "builtin"  # 'builtin' or a LAION-style head's weights file (.safetensors, .pth, .pt)
     clip: str | None = None  # the CLIP the head reads (a head file's default: LAION_CLIP); builtin: its own
     batch_size: int = 64
-    device: str | None = None  # None: cuda if available, else cpu
+    device: str | None = None  # None: the pipeline's device when there is one, else cuda if available, else cpu
+    dtype: str | None = None  # the CLIP's: float32 | float16 | bfloat16; None: the pipeline's (on a GPU), else float32
 
 
 @register("aesthetics")
@@ -97,11 +99,12 @@ class AestheticsScorer(BaseScorer):
     Options = AestheticsOptions
 
     def __init__(self, options: AestheticsOptions = AestheticsOptions(), pipe=None, cache_dir=None):
-        from transformers import CLIPImageProcessor, CLIPModel
+        from transformers import CLIPImageProcessor
 
         o = options
         self.check(o)
-        self.device = resolve_device(o.device)
+        self.device = scorer_device(o.device, pipe)
+        dtype = scorer_dtype(o.dtype, self.device, pipe)
         self.batch_size = o.batch_size
         if o.model == "builtin":
             source, self.processor = str(BUILTIN_MODEL_DIR / "clip"), None
@@ -110,10 +113,8 @@ class AestheticsScorer(BaseScorer):
             self.head = load_head(Path(o.model).expanduser())
             source = resolve_source(o.clip or LAION_CLIP, "CLIP model")
             self.processor = CLIPImageProcessor.from_pretrained(source)
-        try:
-            self.clip = CLIPModel.from_pretrained(source).to(self.device).eval()
-        except OSError as err:
-            raise UserInputError(f"could not load CLIP {source!r}: {str(err).splitlines()[0]}") from None
+        _, family, config = pick_family(source, "CLIP model", CLIP_MODELS)
+        self.clip = load_model(family.model, source, "CLIP model", "CLIP", self.device, dtype, config)
         if self.clip.config.projection_dim != self.head.layers[0].in_features:
             raise UserInputError(f"aesthetics head {o.model!r} takes {self.head.layers[0].in_features}-d embeddings "
                                  f"but CLIP {source!r} gives {self.clip.config.projection_dim}-d: pair matching files")
@@ -126,6 +127,7 @@ class AestheticsScorer(BaseScorer):
     @classmethod
     def check(cls, options: AestheticsOptions) -> None:
         resolve_device(options.device)
+        check_dtype(options.dtype)
         if options.model == "builtin":
             if options.clip is not None:
                 raise UserInputError("the built-in aesthetics head works only with the built-in CLIP: drop clip")

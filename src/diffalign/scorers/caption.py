@@ -1,9 +1,11 @@
 """Caption reward (RealignDiff, coarse stage): caption each image, reward = cosine similarity of the
 caption's and the prompt's text embeddings. A global check: it sees whatever the captioner says.
 
-The captioner is any BLIP captioning model transformers loads (`BlipForConditionalGeneration`:
-'builtin' = the shapes-world captioner, or e.g. Salesforce/blip-image-captioning-large); embeddings
-come from a CLIP text tower (text_embed.py).
+The captioner's class comes from its checkpoint's config: model_type `blip` loads as
+BlipForConditionalGeneration ('builtin' = the shapes-world captioner, or e.g.
+Salesforce/blip-image-captioning-large), `blip-2` as Blip2ForConditionalGeneration (e.g. Salesforce/blip2-opt-2.7b,
+RealignDiff's captioner), each with its own processor; a checkpoint that does not fit its class is refused.
+Embeddings come from a CLIP text tower (text_embed.py). Both run on the scorer's device and dtype.
 """
 
 from __future__ import annotations
@@ -16,32 +18,34 @@ import torch
 from PIL import Image
 
 from ..builtin import CAPTIONER_DIR
+from ..devices import resolve_device
 from ..errors import UserInputError
 from ..sources import resolve_source
 from .base import BaseScorer, register
+from .loading import CAPTIONERS, check_dtype, load_model, load_processor, pick_family, scorer_device, scorer_dtype
 from .text_embed import TextEmbedder, check_embedder
 
 
 @dataclass(frozen=True)
 class CaptionOptions:
-    captioner: str = "builtin"  # 'builtin', a folder or a hub id of a BLIP captioning model
+    captioner: str = "builtin"  # 'builtin', a folder or a hub id of a BLIP or BLIP-2 captioning model
     embedder: str = "builtin"  # CLIP whose text tower embeds caption and prompt
     max_new_tokens: int = 24
     batch_size: int = 64
+    device: str | None = None  # None: the pipeline's device when there is one, else cuda if available, else cpu
+    dtype: str | None = None  # float32 | float16 | bfloat16; None: the pipeline's (on a GPU), else float32
 
 
 class Captioner:
-    def __init__(self, name: str = "builtin", max_new_tokens: int = 24, batch_size: int = 64):
-        from transformers import AutoProcessor, BlipForConditionalGeneration
-
+    def __init__(self, name: str = "builtin", max_new_tokens: int = 24, batch_size: int = 64,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         source = str(CAPTIONER_DIR) if name == "builtin" else name
         if name == "builtin" and not (Path(source) / "config.json").exists():
             raise UserInputError("the built-in captioner is not trained: run `diffalign world train --stage captioner`")
-        try:
-            self.model = BlipForConditionalGeneration.from_pretrained(source).eval()
-            self.processor = AutoProcessor.from_pretrained(source)
-        except OSError as err:
-            raise UserInputError(f"could not load captioner {name!r}: {str(err).splitlines()[0]}") from None
+        self.kind, family, config = pick_family(source, "captioner", CAPTIONERS)
+        self.device = torch.device(device)
+        self.model = load_model(family.model, source, "captioner", "captioning", self.device, dtype, config)
+        self.processor = load_processor(family.processor, source, "captioner")
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
 
     @torch.no_grad()
@@ -50,7 +54,7 @@ class Captioner:
         captions = []
         for start in range(0, len(images), self.batch_size):
             batch = [Image.fromarray(im) for im in images[start : start + self.batch_size]]
-            pixels = self.processor(images=batch, return_tensors="pt").pixel_values.to(self.model.dtype)
+            pixels = self.processor(images=batch, return_tensors="pt").pixel_values.to(self.device, self.model.dtype)
             out = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, do_sample=False)
             captions.extend(t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True))
         return captions
@@ -63,17 +67,23 @@ class CaptionScorer(BaseScorer):
 
     def __init__(self, options: CaptionOptions = CaptionOptions(), pipe=None, cache_dir=None):
         o = self.config = options
-        self.captioner = Captioner(o.captioner, o.max_new_tokens, o.batch_size)
-        self.embed = TextEmbedder(o.embedder)
+        device = scorer_device(o.device, pipe)
+        dtype = scorer_dtype(o.dtype, device, pipe)
+        self.captioner = Captioner(o.captioner, o.max_new_tokens, o.batch_size, device, dtype)
+        self.embed = TextEmbedder(o.embedder, device=device, dtype=dtype)
 
     @classmethod
     def check(cls, options: CaptionOptions) -> None:
+        resolve_device(options.device)
+        check_dtype(options.dtype)
         if options.captioner == "builtin":
             if not (CAPTIONER_DIR / "config.json").is_file():
                 raise UserInputError("the built-in captioner is not trained: run `diffalign world train --stage "
                                      "captioner`")
         else:
-            resolve_source(options.captioner, "captioner")
+            source = resolve_source(options.captioner, "captioner")
+            if Path(source).is_dir():  # a local folder's config is read now; a hub one's when it loads
+                pick_family(source, "captioner", CAPTIONERS)
         check_embedder(options.embedder)
 
     def score_with_captions(self, images: np.ndarray, prompts: list[str]) -> tuple[np.ndarray, list[str]]:

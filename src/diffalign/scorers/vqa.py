@@ -4,8 +4,9 @@ Questions come from diffalign.questions (cached per run in cache_dir); a VQA mod
 each, and `faithfulness` applies the DSG dependency rule (a question whose parent failed fails).
 - model="builtin": the shapes-world FiLM VQA model (scorers/shapes_vqa.py) shipped in
   builtin/scorers/vqa, trained by `diffalign world train --stage vqa`.
-- model=<hub id or path>: a transformers BLIP VQA model (BlipForQuestionAnswering + BlipProcessor,
-  e.g. Salesforce/blip-vqa-base); P(yes) is the answer decoder's first-token probability of "yes"
+- model=<hub id or path>: a transformers BLIP VQA model (model_type blip: BlipForQuestionAnswering + BlipProcessor,
+  e.g. Salesforce/blip-vqa-base; a checkpoint that does not fit it is refused), on the scorer's device and dtype;
+  P(yes) is the answer decoder's first-token probability of "yes"
   renormalised over {"yes", "no"}, as TIFA reads a yes/no answer.
 """
 
@@ -26,6 +27,7 @@ from ..errors import UserInputError
 from ..questions import CachedQuestions, QuestionSet, check_generator, faithfulness, make_generator
 from ..sources import resolve_source
 from .base import BaseScorer, register
+from .loading import VQA_MODELS, check_dtype, load_model, load_processor, pick_family, scorer_device, scorer_dtype
 from .shapes_vqa import ShapesVQA
 
 
@@ -50,14 +52,11 @@ class BuiltinAnswerer:
 
 
 class BlipAnswerer:
-    def __init__(self, source: str, device: torch.device, batch_size: int = 32):
-        from transformers import BlipForQuestionAnswering, BlipProcessor
-
-        try:
-            self.processor = BlipProcessor.from_pretrained(source)
-            self.model = BlipForQuestionAnswering.from_pretrained(source).to(device).eval()
-        except (OSError, ValueError) as err:
-            raise UserInputError(f"could not load BLIP VQA model {source!r}: {str(err).splitlines()[0]}") from None
+    def __init__(self, source: str, device: torch.device, batch_size: int = 32, dtype: torch.dtype = torch.float32):
+        _, family, config = pick_family(source, "BLIP VQA model", VQA_MODELS)
+        self.model = load_model(family.model, source, "BLIP VQA model", "visual question answering", device, dtype,
+                                config)
+        self.processor = load_processor(family.processor, source, "BLIP VQA model")
         tokenizer = self.processor.tokenizer
         self.answer_ids = [tokenizer.convert_tokens_to_ids(w) for w in ("yes", "no")]
         if tokenizer.unk_token_id in self.answer_ids:
@@ -90,7 +89,8 @@ class VQAOptions:
     questions: str = "auto"  # the question generator: grammar, rules, auto or llm:<model>
     threshold: float = 0.5  # P(yes) at which a question passes
     batch_size: int = 64
-    device: str | None = None  # None: cuda if available, else cpu
+    device: str | None = None  # None: the pipeline's device when there is one, else cuda if available, else cpu
+    dtype: str | None = None  # BLIP: float32 | float16 | bfloat16; None: the pipeline's (on a GPU), else float32
 
 
 @register("vqa")
@@ -109,7 +109,9 @@ class VQAScorer(BaseScorer):
         if o.model == "builtin":
             self.answerer: Answerer = BuiltinAnswerer(BUILTIN_SCORER_DIR / "vqa")
         else:
-            self.answerer = BlipAnswerer(resolve_source(o.model, "VQA model"), resolve_device(o.device), o.batch_size)
+            device = scorer_device(o.device, pipe)
+            self.answerer = BlipAnswerer(resolve_source(o.model, "VQA model"), device, o.batch_size,
+                                         scorer_dtype(o.dtype, device, pipe))
 
     @classmethod
     def columns(cls, options: VQAOptions) -> tuple[str, ...]:
@@ -119,11 +121,12 @@ class VQAScorer(BaseScorer):
     def check(cls, options: VQAOptions) -> None:
         check_generator(options.questions)
         resolve_device(options.device)
+        check_dtype(options.dtype)
         if options.model == "builtin":
             if not (BUILTIN_SCORER_DIR / "vqa" / "model.safetensors").is_file():
                 raise UserInputError("no built-in VQA weights: run `diffalign world train --stage vqa`")
-        else:
-            resolve_source(options.model, "VQA model")
+        elif Path(source := resolve_source(options.model, "VQA model")).is_dir():
+            pick_family(source, "BLIP VQA model", VQA_MODELS)
 
     def question_sets(self, prompts: list[str]) -> list[QuestionSet]:
         if self.questions is not None:

@@ -17,6 +17,7 @@ from diffalign.cli.main import main
 from diffalign.errors import UserInputError
 from diffalign.methods.realign import ReweightConfig, regenerate
 from diffalign.methods.recipe import load_recipe
+from diffalign.pool import Pool
 from diffalign.sampling import SamplerConfig, encode_prompts
 from diffalign.sampling.reweight import object_positions, reweighting, token_weights
 from diffalign.scorers import make_scorer
@@ -221,8 +222,8 @@ def test_align_with_realign_parts_selects_by_rank_sum(tiny_model, tiny_blip, tmp
     assert main(["align", "--model", str(tiny_model), "--recipe", str(recipe),
                  "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts", str(tmp_path / "train.jsonl"),
                  "--eval-per-category", "1", "--train-steps", "2", "--steps", "3", "--out", str(run)]) == 0
-    rows = [json.loads(line) for line in (run / "round_1" / "pool" / "rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 and all({"caption", "segments"} <= set(r["scores"]) for r in rows)
+    rows = Pool(run / "round_1" / "pool").rows()
+    assert len(rows) == 6 and all({"caption", "segments"} <= set(r.scores) for r in rows)
     assert len((run / "round_1" / "selected.jsonl").read_text().splitlines()) == 2
     assert (run / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
 

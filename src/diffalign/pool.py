@@ -83,7 +83,8 @@ def row_id(prompt_index: int, seed: int) -> str:
 
 
 def _value(v) -> float:
-    """A stored score: SQLite keeps NaN as NULL, which reads back as NaN."""
+    """A stored score: SQLite keeps NaN as NULL, which reads back as NaN (scores are floats: numpy and torch
+    scalars are stored as their float)."""
     return math.nan if v is None else v
 
 
@@ -119,7 +120,7 @@ def _insert(db: sqlite3.Connection, rows: Iterable[PoolRow]) -> None:
 
     def flush() -> None:
         db.executemany(_ROW_SQL, ([getattr(r, c) for c in _COLUMNS] for r in chunk))
-        db.executemany(_SCORE_SQL, ((k, v, r.id) for r in chunk for k, v in r.scores.items()))
+        db.executemany(_SCORE_SQL, ((k, float(v), r.id) for r in chunk for k, v in r.scores.items()))
         chunk.clear()
 
     for r in rows:
@@ -231,7 +232,8 @@ class Pool:
         """Add or replace score columns (row id -> {name: value}) of existing rows in one transaction; ids not in
         the pool are ignored. Costs the batch, not the pool."""
         with _transaction(self.db):
-            self.db.executemany(_SCORE_SQL, ((k, v, i) for i, columns in scores.items() for k, v in columns.items()))
+            self.db.executemany(_SCORE_SQL, ((k, float(v), i) for i, columns in scores.items()
+                                             for k, v in columns.items()))
 
     # -- the files ---------------------------------------------------------------------------------------------
 

@@ -95,7 +95,8 @@ def test_clip_scorer_is_clipscore_via_the_cli(tiny_clip, tmp_path, capsys):
         Image.fromarray(image).save(folder / f"{i}.png")
         rows.append(json.dumps({"image": f"{i}.png", "prompt": prompt}))
     (folder / "index.jsonl").write_text("\n".join(rows) + "\n")
-    assert main(["score", "--scorer", "clip", "--images", str(folder), "--option", f"model={tiny_clip}"]) == 0
+    assert main(["score", "--scorer", "clip", "--images", str(folder), "--option", f"model={tiny_clip}",
+                 "--device", "cpu"]) == 0  # --device places the scorer
     table = [json.loads(line) for line in (folder / "scores_clip.jsonl").read_text().splitlines()]
     assert [r["prompt"] for r in table] == prompts and all(0 <= r["clip"] <= 2.5 for r in table)
     assert "clip: mean" in capsys.readouterr().out
@@ -110,7 +111,7 @@ def test_clip_scorer_is_clipscore_via_the_cli(tiny_clip, tmp_path, capsys):
 def test_a_checkpoint_whose_weights_do_not_fit_its_class_is_refused(tiny_grounding, tiny_blip_vqa, tmp_path):
     fake = edited_copy(tiny_grounding / "owl", tmp_path / "fake-owlv2", model_type="owlv2", architectures=None)
     with pytest.raises(UserInputError, match=r"weights of Owlv2ForObjectDetection are missing from the checkpoint "
-                                             r"\(e\.g\. .*\): it is not a object detection checkpoint"):
+                                             r"\(e\.g\. .*\): it is not an object detection checkpoint"):
         Detector(str(fake), "cpu")
     with pytest.raises(UserInputError, match="is a BlipForQuestionAnswering checkpoint, not a "
                                              "BlipForConditionalGeneration: it is not a captioning checkpoint"):

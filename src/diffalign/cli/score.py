@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -70,7 +71,10 @@ def _options(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    options = check_scorer(args.scorer, _options(args.option))  # before any image or model loads
+    raw = _options(args.option)
+    if args.device and "device" in {f.name for f in dataclasses.fields(scorer_class(args.scorer).Options)}:
+        raw.setdefault("device", args.device)  # --device places the scorer too, unless --option device= says
+    options = check_scorer(args.scorer, raw)  # before any image or model loads
     pairs = _pairs(args.images, args.prompt, args.prompts)
     cls = scorer_class(args.scorer)
     pipe = load_pipeline(args.model, args.adapter, args.device) if cls.needs_model else None

@@ -114,8 +114,8 @@ def load_model(model_class: str | type, source: str, what: str, kind: str, devic
     class_name = cls.__name__
     architectures = list(getattr(config, "architectures", None) or [])
     if architectures and class_name not in architectures:
-        raise UserInputError(f"{what} {source!r} is a {architectures[0]} checkpoint, not a {class_name}: it is not a "
-                             f"{kind} checkpoint")
+        raise UserInputError(f"{what} {source!r} is a {architectures[0]} checkpoint, not a {class_name}: it is not "
+                             f"{_a(kind)} checkpoint")
     try:
         with _quiet_transformers():
             model, info = cls.from_pretrained(source, dtype=dtype, output_loading_info=True)
@@ -130,8 +130,12 @@ def load_model(model_class: str | type, source: str, what: str, kind: str, devic
     missing += [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())]
     if missing:
         raise UserInputError(f"{what} {source!r}: {len(missing)} weights of {type(model).__name__} are missing from the "
-                             f"checkpoint (e.g. {sorted(missing)[0]}): it is not a {kind} checkpoint")
+                             f"checkpoint (e.g. {sorted(missing)[0]}): it is not {_a(kind)} checkpoint")
     return model.to(device).eval()
+
+
+def _a(phrase: str) -> str:
+    return ("an " if phrase[0].lower() in "aeiou" else "a ") + phrase
 
 
 def load_processor(class_name: str, source: str, what: str):

@@ -38,7 +38,8 @@ precision problem project protest race range relief refuge reserve rhyme ritual 
 skill song sophistication soul space speed spectrum spread step story stroke study survival system testament
 texture time tone touch tour tournament tranquility trick trip tug-of-war tune view voice way wind breeze aroma
 word work yoga zigzag soccer bungee ballet class group set hemisphere harmony nostalgia possibility childhood
-depth growth triumph natural it's
+depth growth triumph natural it's crime dance dark final juggling pep pillowy plush relaxing rippled romantic savory
+special summer sweet swirling towering welcome wedding
 """.split())
 
 

@@ -46,7 +46,7 @@ QUANTITY_NOUNS = frozenset((
     "collection", "crowd", "herd", "flock", "pack", "swarm", "school", "team", "set", "series", "plenty",
     "handful", "dozen", "dozens", "hundreds", "thousands", "array", "assortment", "selection", "range", "mix",
     "cluster", "clump", "row", "line", "stack", "pile", "heap", "amount", "host", "multitude", "majority",
-    "family", "colony", "piece", "bit", "bouquet", "band", "troop", "gang", "fleet", "bevy", "litter", "pod",
+    "family", "colony", "bouquet", "band", "troop", "gang", "fleet", "bevy", "litter", "pod",
 ))
 # Nouns for what cannot be pictured as an object: feelings, qualities, events, time, sound, ideas.
 ABSTRACT_NOUNS = frozenset((
@@ -96,7 +96,7 @@ CONCRETE_EXCEPTIONS = frozenset((
     "fragment", "pigment", "segment", "sediment", "shipment", "implement", "attachment", "cushion", "pension",
     "university", "facility", "community", "nationality", "electricity", "deity", "sconce", "prince", "dance",
     "lance", "stance", "science", "creation", "construction", "collection", "invitation", "illustration",
-    "reflection", "reflections", "explosion", "expression", "sculpture",
+    "reflection", "reflections", "explosion", "arrangement", "expression", "sculpture",
 )) - frozenset(("tournament", "science", "dance", "creation", "collection", "construction", "expression",
                 "stance"))
 
@@ -126,9 +126,10 @@ def classes(word: str) -> frozenset[str]:
 
 
 def can_be_noun(word: str) -> bool:
-    """Unknown words count as nouns: names of things ("frisbee", "yo-yo") are what a lexicon misses."""
-    found = classes(word)
-    return not found or "NOUN" in found
+    """False only for a word listed as an adjective and not as a noun ("gentle", "intricate"). The
+    lexicon misses many noun readings ("log", "tin" are verbs only there) and names of things
+    ("frisbee"), so a verb-only or unknown word still counts as a noun."""
+    return not adjective_only(word)
 
 
 def adjective_only(word: str) -> bool:

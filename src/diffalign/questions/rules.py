@@ -67,6 +67,7 @@ PRONOUNS = frozenset(("it", "they", "them", "he", "she", "him", "i", "me", "you"
                       "that's", "there's"))
 AUXILIARIES = frozenset(("is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "do", "does",
                          "did", "can", "could", "will", "would", "shall", "should", "may", "might", "must"))
+BE_FORMS = frozenset(("is", "are", "was", "were", "be", "been", "being", "am"))
 CONNECTIVES = frozenset(("and", "or", "but", "nor", "yet", "so", "while", "as", "then", "than", "because", "if",
                          "when", "where", "before", "after", "whilst", "although", "though", "until", "since"))
 # Prepositions that are no spatial relation of their own; after a verb they join it ("looking at").
@@ -395,6 +396,8 @@ def _chunks(tokens: list[str]) -> list[_Chunk | str | _Word | _Verb]:
         elif _ends_phrase(token, before, after, current):
             close()
             lemma = _verb_at(token, before)
+            if lemma and before in BE_FORMS and not token.endswith("ing"):
+                lemma = None  # "were picked from the tree", "was hung above the sink": a state, no action
             items.append(_Verb(ing_form(token), lemma, None) if lemma else _Word("other", token))
         else:
             current = current or _Chunk(None)
@@ -478,6 +481,8 @@ def _entity(chunk: _Chunk) -> tuple[Entity, bool]:
         # "a large bunch of grapes", "a piece of cake": the grapes, the cake
         entity, keep = _entity(_Chunk("several" if head[-1] in QUANTITY_NOUNS else None, tail[1:]))
         return entity, keep
+    while len(head) > 1 and is_abstract(head[-1]) and head[-2] not in ADJECTIVES and not adjective_only(head[-2]):
+        head = head[:-1]  # "the leather ottoman rest on the floor": a verb read as a compound's last word
     last_adjective = max((i for i, w in enumerate(head[:-1]) if w in ADJECTIVES or adjective_only(w)), default=-1)
     noun_words = head[last_adjective + 1:]
     det = chunk.determiner
@@ -489,9 +494,7 @@ def _entity(chunk: _Chunk) -> tuple[Entity, bool]:
                     attributes=_attributes(head[:last_adjective + 1], loose=True), count=count, many=many,
                     present=det != "no")
     noun = singular[-1]
-    keep = (can_be_noun(noun) and not is_abstract(noun) and noun not in MEDIUM_NOUNS - {"painting", "photo",
-                                                                                        "picture", "poster"}
-            and noun not in DETERMINERS and noun not in NUMBERS)
+    keep = can_be_noun(noun) and not is_abstract(noun) and noun not in DETERMINERS and noun not in NUMBERS
     return entity, keep
 
 

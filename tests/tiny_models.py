@@ -222,5 +222,20 @@ def build_clip(out: Path, projection_dim: int = 16) -> Path:
     return out
 
 
+def build_dpt_depth(out: Path) -> Path:
+    """DPTForDepthEstimation (model_type dpt), the layout of Intel/dpt-hybrid-midas without its hybrid backbone: a
+    four-layer ViT whose every layer feeds the neck."""
+    from transformers import DPTConfig, DPTForDepthEstimation
+    from transformers.models.dpt import DPTImageProcessorPil
+
+    torch.manual_seed(0)
+    DPTForDepthEstimation(DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+                                    image_size=32, patch_size=8, backbone_out_indices=[0, 1, 2, 3],
+                                    neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8)).save_pretrained(out)
+    DPTImageProcessorPil(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(out)
+    return out
+
+
 BUILDERS = {"blip": build_blip_captioner, "blip_vqa": build_blip_vqa, "blip2": build_blip2, "owlvit": build_owlvit,
-            "owlv2": build_owlv2, "grounding_dino": build_grounding_dino, "sam": build_sam, "clip": build_clip}
+            "owlv2": build_owlv2, "grounding_dino": build_grounding_dino, "sam": build_sam, "clip": build_clip,
+            "dpt": build_dpt_depth}

@@ -10,8 +10,9 @@ import torch
 torch.set_num_threads(2)
 
 
-def build_tiny_pipeline(out: Path, width: int = 32) -> Path:
-    """A real StableDiffusionPipeline folder with random weights, small enough for CPU tests."""
+def build_tiny_pipeline(out: Path, width: int = 32, prediction_type: str = "epsilon") -> Path:
+    """A real StableDiffusionPipeline folder with random weights, small enough for CPU tests: SD 1.x style
+    (epsilon) or SD 2.x style (v_prediction)."""
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -31,7 +32,7 @@ def build_tiny_pipeline(out: Path, width: int = 32) -> Path:
                                 block_out_channels=(width, 2 * width), cross_attention_dim=32, attention_head_dim=2,
                                 norm_num_groups=8, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
-    scheduler = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config)
+    scheduler = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config, prediction_type=prediction_type)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
@@ -42,6 +43,12 @@ def build_tiny_pipeline(out: Path, width: int = 32) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_v(tmp_path_factory) -> Path:
+    """An SD 2.x-style folder: the same architecture, trained (here: declared) for v-prediction."""
+    return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd-v", prediction_type="v_prediction")
 
 
 @pytest.fixture(scope="session")

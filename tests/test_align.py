@@ -96,6 +96,7 @@ def test_contrastive_mi_from_the_command_line(tiny_model, tmp_path):
 
 
 def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path, monkeypatch):
+    """No val benchmark (it samples too): every sample call is a batch of round 1's candidates."""
     real, calls = loop.sample, {"n": 0}
 
     def dying_sample(*args, **kwargs):
@@ -106,19 +107,19 @@ def test_interrupted_generation_resumes_without_duplicates(tiny_model, tmp_path,
 
     monkeypatch.setattr(loop, "sample", dying_sample)
     with pytest.raises(KeyboardInterrupt):
-        main(align_args(tiny_model, tmp_path))
+        main(align_args(tiny_model, tmp_path, "run", "--eval-per-category", "0"))
     run = tmp_path / "run"
     assert len(pool_rows(run)) == 2
     first_batch = {r["id"]: r["scores"]["mi"] for r in pool_rows(run)}
     monkeypatch.setattr(loop, "sample", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
     calls["n"] = 0
-    assert main(align_args(tiny_model, tmp_path)) == 0
+    assert main(align_args(tiny_model, tmp_path, "run", "--eval-per-category", "0")) == 0
     rows = pool_rows(run)
     assert sorted(r["id"] for r in rows) == sorted({r["id"] for r in rows}) and len(rows) == 6
     assert calls["n"] == 2, "only the two missing batches are generated again"
     assert {r["id"]: r["scores"]["mi"] for r in rows[:2]} == first_batch
     calls["n"] = 0
-    assert main(align_args(tiny_model, tmp_path)) == 0  # everything done: nothing is recomputed
+    assert main(align_args(tiny_model, tmp_path, "run", "--eval-per-category", "0")) == 0  # everything done: nothing is recomputed
     assert calls["n"] == 0
 
 
@@ -235,7 +236,12 @@ def test_align_runs_on_a_real_style_model_with_free_text_prompts(tiny_model, tmp
     rows = pool_rows(tmp_path / "run")
     assert len(rows) == 2 * len(sample_file.read_text().splitlines())
     assert (tmp_path / "run" / "round_1" / "adapter" / "pytorch_lora_weights.safetensors").exists()
-    assert not (tmp_path / "run" / "eval").exists()  # no reference evaluation outside the shapes world
+    results = json.loads((tmp_path / "run" / "eval" / "round_1" / "results.json").read_text())
+    assert results["evaluator"].startswith("recipe scorer column 'mi'")  # never the shapes world's evaluator
+    per_prompt = json.loads((tmp_path / "run" / "recipe.json").read_text())["eval"]["per_prompt"]
+    assert results["well_formed"] == {} and len(results["rows"]) == per_prompt * len(sample_file.read_text().splitlines())
+    out = capsys.readouterr().out
+    assert "evaluator: recipe scorer column 'mi'" in out and "formed" not in out
 
 
 def test_the_train_seed_alone_decides_the_adapter(tiny_model, tmp_path):
@@ -287,7 +293,7 @@ def test_a_second_align_on_the_same_out_is_refused_in_one_line(tiny_model, tmp_p
 
 
 def test_a_jsonl_pool_of_earlier_versions_resumes_without_resampling(tiny_model, tmp_path, monkeypatch):
-    """A round-1 pool in the format before pool.sqlite (rows.jsonl + one prompt_embeds.safetensors, as
+    """(No val benchmark: it samples and scores too.) A round-1 pool in the format before pool.sqlite (rows.jsonl + one prompt_embeds.safetensors, as
     tests/legacy_pool.py writes it) is migrated on open, and align goes on from it: no candidate is sampled again."""
     from legacy_pool import LegacyPool
 
@@ -298,7 +304,7 @@ def test_a_jsonl_pool_of_earlier_versions_resumes_without_resampling(tiny_model,
 
     monkeypatch.setattr(loop, "score_pool", stop)  # generate the pool, then stop
     with pytest.raises(KeyboardInterrupt):
-        main(align_args(tiny_model, tmp_path))
+        main(align_args(tiny_model, tmp_path, "run", "--eval-per-category", "0"))
     monkeypatch.undo()
     folder = tmp_path / "run" / "round_1" / "pool"
     with Pool(folder) as new:
@@ -317,7 +323,7 @@ def test_a_jsonl_pool_of_earlier_versions_resumes_without_resampling(tiny_model,
     calls = {"n": 0}
     real = loop.sample
     monkeypatch.setattr(loop, "sample", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
-    assert main(align_args(tiny_model, tmp_path)) == 0
+    assert main(align_args(tiny_model, tmp_path, "run", "--eval-per-category", "0")) == 0
     assert calls["n"] == 0, "the migrated pool's candidates are not sampled again"
     assert [r["id"] for r in pool_rows(tmp_path / "run")] == [r.id for r in rows]
     assert (folder / "rows.jsonl.migrated").exists() and (folder / "pool.sqlite").exists()

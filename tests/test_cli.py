@@ -27,11 +27,11 @@ def test_generate_writes_images_grid_and_index_deterministically(tiny_model, tmp
     assert Image.open(tmp_path / "a" / "grid.png").size[0] > 2 * 64
 
 
-def test_bench_on_a_few_prompts(tiny_model, tmp_path):
+def test_bench_on_a_few_prompts(tmp_path):
     prompts = tmp_path / "mixed.jsonl"
     prompts.write_text('{"prompt": "a red circle and a blue square", "category": "color"}\n'
                        '{"prompt": "three green crosses", "category": "numeracy"}\n')
-    assert main(["bench", "--model", str(tiny_model), "--prompts", str(prompts), "--per-prompt", "2",
+    assert main(["bench", "--prompts", str(prompts), "--per-prompt", "2",
                  "--out", str(tmp_path / "bench"), *FAST]) == 0
     result = json.loads((tmp_path / "bench" / "results.json").read_text())
     assert set(result["categories"]) == {"color", "numeracy"}
@@ -39,12 +39,19 @@ def test_bench_on_a_few_prompts(tiny_model, tmp_path):
     assert (tmp_path / "bench" / "grid.png").exists()
 
 
-def test_bench_txt_category_from_file_name_and_crlf(tiny_model, tmp_path):
+def test_bench_txt_category_from_file_name_and_crlf(tmp_path):
     path = tmp_path / "texture_mine.txt"
     path.write_bytes(b"a red striped circle and a red plain square\r\n\r\n")
-    assert main(["bench", "--model", str(tiny_model), "--prompts", str(path), "--per-prompt", "1",
+    assert main(["bench", "--prompts", str(path), "--per-prompt", "1",
                  "--out", str(tmp_path / "b"), *FAST]) == 0
     assert list(json.loads((tmp_path / "b" / "results.json").read_text())["categories"]) == ["texture"]
+
+
+def test_bench_refuses_a_model_outside_the_shapes_world(tiny_model, tmp_path, capsys):
+    """The reference evaluator would score a real model's images 0.000 everywhere: refused in one line instead."""
+    assert main(["bench", "--model", str(tiny_model), "--out", str(tmp_path / "b"), *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a shapes-world model" in err and not (tmp_path / "b").exists()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -14,6 +14,7 @@ from diffalign.errors import UserInputError
 from diffalign.methods.prompts import align_prompts
 from diffalign.methods.realign import reweight_options
 from diffalign.methods.recipe import load_recipe
+from diffalign.prompt_sets import COMPBENCH_CATEGORIES
 from diffalign.sampling import SamplerConfig
 from diffalign.world.grammar import in_shapes_world
 from diffalign.world.prompts import shipped_prompts
@@ -129,14 +130,13 @@ def test_align_prompts_shapes_world_checks(tmp_path, caplog):
         align_prompts(recipe, free, world, shapes_world_model=True)  # train outside the world
     with pytest.raises(UserInputError, match="dog"):
         align_prompts(recipe, world, free, shapes_world_model=True)  # val outside the world
-    with caplog.at_level(logging.INFO):
-        train, val = align_prompts(recipe, free, free, shapes_world_model=False)
-    assert [p.text for p in train] == ["a red dog and a blue cat"] and val == []
-    assert "val prompts are outside the shapes world" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        train, val = align_prompts(recipe, free, world, shapes_world_model=False)  # world val: kept
-    assert [p.text for p in val] == ["a red circle and a blue square"] and "outside" not in caplog.text
+    train, val = align_prompts(recipe, free, free, shapes_world_model=False)  # free val: kept (scorer-evaluated)
+    assert [p.text for p in train] == [p.text for p in val] == ["a red dog and a blue cat"]
+    with caplog.at_level(logging.INFO):  # no files on a real model: T2I-CompBench's splits, never the shapes world
+        train, val = align_prompts(recipe, shapes_world_model=False)
+    assert "T2I-CompBench" in caplog.text
+    assert {p.category for p in train} == {p.category for p in val} == set(COMPBENCH_CATEGORIES)
+    assert not any(in_shapes_world(p.text) for p in train[:50])
     no_category = tmp_path / "mine.txt"
     no_category.write_text("a red circle\n")
     with pytest.raises(UserInputError, match="val prompts need categories"):

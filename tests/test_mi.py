@@ -7,7 +7,7 @@ import torch
 from diffalign.errors import UserInputError
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers import make_scorer
-from diffalign.sampling.sampler import encode_images, encode_prompts
+from diffalign.sampling.sampler import encode_images, encode_prompts, training_schedule
 from diffalign.scorers.contrasts import contrast_prompts
 from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
 
@@ -130,7 +130,7 @@ def test_contrastive_estimator_is_the_margin_over_the_closest_rival(tiny_pipe):
         for j in range(4):
             t = torch.randint(int(edges[j]), int(edges[j + 1]), (1,), generator=gen)
             noise = torch.randn(z0.shape, generator=gen)
-            z_t = tiny_pipe.scheduler.add_noise(z0, noise, t)
+            z_t = training_schedule(tiny_pipe.scheduler).add_noise(z0, noise, t)
             eps = tiny_pipe.unet(z_t.expand(len(texts), -1, -1, -1), t.expand(len(texts)),
                                  encoder_hidden_states=embeds).sample
             errors.append(kappa(tiny_pipe.scheduler, t) * (noise - eps).pow(2).flatten(1).sum(1).double())
@@ -160,3 +160,24 @@ def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
         make_scorer("mi", tiny_pipe, estimator="contrastive", n_timesteps=0)
     with pytest.raises(UserInputError, match=r"min_timestep must be in \[0, 999\)"):
         image_mi(tiny_pipe, images, prompts, config=MIConfig(min_timestep=999, n_timesteps=2))
+
+
+def test_image_mi_does_not_depend_on_the_scheduler_a_folder_ships(tiny_pipe):
+    """Images are noised with the model's training process, not the sampling scheduler's add_noise (Euler's is
+    sigma-space: 14.6x the right scale at t = 999), so swapping the folder's scheduler leaves MI unchanged."""
+    import copy
+
+    from diffalign.sampling import make_scheduler
+
+    images = np.stack([s.image for s in sample(tiny_pipe, ["a red circle", "two blue squares"], [0, 1], CFG)])
+    prompts = ["a red circle", "two blue squares"]
+    config = MIConfig(estimator="standard", n_timesteps=6, seed=3)
+    results = {}
+    for name in ("ddpm", "pndm", "euler", "dpm"):
+        pipe = copy.copy(tiny_pipe)
+        pipe.scheduler = make_scheduler(name, tiny_pipe.scheduler)
+        results[name] = image_mi(pipe, images, prompts, config)
+    base = results["ddpm"]
+    for name, got in results.items():
+        assert np.all(np.abs(got.mean - base.mean) <= np.maximum(base.stderr, 1e-6)), name
+        np.testing.assert_allclose(got.mean, base.mean, rtol=1e-5, atol=1e-6)

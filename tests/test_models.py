@@ -66,3 +66,19 @@ def test_builtin_model_loads_in_vanilla_diffusers_and_generates():
 def test_builtin_model_size_fits_the_repo_budget():
     total = sum(p.stat().st_size for p in BUILTIN_MODEL_DIR.rglob("*") if p.is_file())
     assert total <= 60 * 2**20
+
+
+@pytest.mark.parametrize("pipeline", ["StableDiffusion3Pipeline", "FluxPipeline", "PixArtAlphaPipeline"])
+def test_unsupported_pipeline_is_refused_before_any_weights_load(pipeline, tmp_path, capsys, monkeypatch):
+    """Only model_index.json exists: a load would fail on missing weights, so refusing means it never started."""
+    import json
+
+    from diffalign.cli.main import main
+
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": pipeline, "transformer": ["diffusers",
+                                                                                                   "X"]}))
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "a red circle", "--out",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"is a {pipeline}; diffalign runs StableDiffusionPipeline" in err
+    assert not (tmp_path / "out").exists()

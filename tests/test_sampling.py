@@ -68,3 +68,21 @@ def test_v_prediction_output_is_converted_to_epsilon():
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
     v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
     torch.testing.assert_close(to_epsilon(scheduler, v, x_t, t), eps, atol=1e-5, rtol=1e-5)
+
+
+def test_every_named_scheduler_samples_as_vanilla_diffusers_does(tiny_pipe):
+    """Schedulers whose step takes no generator (PNDM, UniPC, LMS, Heun, DEIS, KDPM2) sample too, and each gives
+    the image a diffusers pipeline with that scheduler gives for the same seed."""
+    import copy
+
+    from diffalign.sampling import SCHEDULERS, make_scheduler
+
+    prompts, seeds = ["a red circle"], [5]
+    for name in SCHEDULERS:
+        ours = sample(tiny_pipe, prompts, seeds, SamplerConfig(steps=4, guidance=4.0, scheduler=name))
+        pipe = copy.copy(tiny_pipe)
+        pipe.scheduler = make_scheduler(name, tiny_pipe.scheduler)
+        theirs = pipe(prompts, num_inference_steps=4, guidance_scale=4.0, height=64, width=64, output_type="np",
+                      generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).images
+        diff = np.abs(ours[0].image.astype(np.int16) - (theirs[0] * 255).round().astype(np.int16)).max()
+        assert diff <= 1, (name, diff)

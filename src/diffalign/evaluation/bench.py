@@ -25,7 +25,7 @@ class BenchRow:
     category: str
     seed: int
     score: float
-    well_formed: bool
+    well_formed: bool | None  # None: no evaluator that can tell (a scorer-based benchmark)
     answers: dict[str, bool]
     objects: int  # objects the evaluator found (diagnoses extra or missing ones)
     image: str | None = None
@@ -43,7 +43,8 @@ class BenchResult:
         lines = [f"{'category':<10} {'score':>7} {'formed':>7} {'images':>7}"]
         for c, s in self.categories.items():
             n = sum(r.category == c for r in self.rows)
-            lines.append(f"{c:<10} {s:>7.3f} {self.well_formed[c]:>7.3f} {n:>7d}")
+            formed = f"{self.well_formed[c]:>7.3f}" if c in self.well_formed else f"{'-':>7}"
+            lines.append(f"{c:<10} {s:>7.3f} {formed} {n:>7d}")
         lines.append(f"{'mean':<10} {self.mean:>7.3f}")
         return "\n".join(lines)
 
@@ -74,7 +75,8 @@ def score_pool_rows(pool, rows: list) -> list[BenchRow]:
 def summarise(rows: list[BenchRow], seconds: float) -> BenchResult:
     categories = list(dict.fromkeys(r.category for r in rows))
     means = {c: float(np.mean([r.score for r in rows if r.category == c])) for c in categories}
-    formed = {c: float(np.mean([r.well_formed for r in rows if r.category == c])) for c in categories}
+    formed = {c: float(np.mean([r.well_formed for r in rows if r.category == c])) for c in categories
+              if all(r.well_formed is not None for r in rows if r.category == c)}
     return BenchResult(means, formed, float(np.mean(list(means.values()))), rows, seconds)
 
 
@@ -96,7 +98,7 @@ def run_bench(pipe, prompts: list[Prompt], per_prompt: int = 4, seed: int = 0,
 
 
 def write_bench(result: BenchResult, images: list[np.ndarray], out: Path, per_prompt: int,
-                save_images: bool) -> None:
+                save_images: bool, evaluator: str = "reference (shapes world)") -> None:
     out.mkdir(parents=True, exist_ok=True)
     if save_images:
         (out / "images").mkdir(exist_ok=True)
@@ -107,5 +109,5 @@ def write_bench(result: BenchResult, images: list[np.ndarray], out: Path, per_pr
     for c in result.categories:
         picked.extend([images[i] for i, r in enumerate(result.rows) if r.category == c][: 4 * per_prompt])
     save_grid(picked, columns=2 * per_prompt, path=out / "grid.png")
-    payload = {k: v for k, v in asdict(result).items() if k != "rows"}
+    payload = {k: v for k, v in asdict(result).items() if k != "rows"} | {"evaluator": evaluator}
     write_json(out / "results.json", payload | {"rows": [asdict(r) for r in result.rows]})  # last: marks it done

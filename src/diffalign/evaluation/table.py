@@ -12,7 +12,10 @@ def before_after_table(evals: list[dict]) -> str:
     head += f"{'delta':>8}{'95 %':>16}"
     lines = [head]
     mean_bounds = [gain_interval(evals[0], after) for after in evals[1:]]  # per round, of the mean gain
-    for c in [*categories, "mean", "formed"]:
+    formed = all(e["well_formed"] for e in evals)  # a scorer-based benchmark has no well-formed check
+    if "evaluator" in evals[0] and not evals[0]["evaluator"].startswith("reference"):
+        lines.insert(0, f"evaluator: {evals[0]['evaluator']}")
+    for c in [*categories, "mean", *(["formed"] if formed else [])]:
         if c == "mean":
             values = [e["mean"] for e in evals]
         elif c == "formed":

@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
-from ..evaluation.bench import run_bench
+from ..evaluation.bench import BenchRow, run_bench, summarise, write_bench
 from ..io import atomic_path, atomic_write_text, write_json, writer_lock
-from ..models import default_guidance
+from ..models import default_guidance, is_shapes_world_model
 from ..pool import Pool, PoolRow, row_id
 from ..run_folder import RoundFolder, RunFolder
 from ..sampling import encode_prompts, sample
@@ -99,12 +99,34 @@ def selection_summary(rows: list[PoolRow], chosen: list[PoolRow], minimums: dict
 
 
 def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int) -> dict:
-    """The val benchmark (same prompts and seeds every round), kept in run/eval/round_<r>/ with its images."""
+    """The val benchmark (same prompts and seeds every round), kept in run/eval/round_<r>/ with its images: the
+    reference evaluator on a shapes-world model, the recipe's own scorers on any other."""
     results = run.eval_results(r)
     if not results.exists():
-        run_bench(pipe, val, recipe.eval.per_prompt, seed=0, config=recipe.sampler, out=run.eval_dir(r),
-                  save_images=True)
+        if is_shapes_world_model(pipe.name_or_path):
+            run_bench(pipe, val, recipe.eval.per_prompt, seed=0, config=recipe.sampler, out=run.eval_dir(r),
+                      save_images=True)
+        else:
+            scorer_bench(pipe, recipe, val, run, r)
     return json.loads(results.read_text())
+
+
+def scorer_bench(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int) -> None:
+    """The val benchmark of a model the reference evaluator cannot read (it knows only the shapes world): the val
+    images (seeds 0..per_prompt-1 every round) scored by the recipe's own scorers; an image's score is the first
+    selector column. A self-assessment, named as such in results.json, not a benchmark's figure."""
+    folder = run.eval_dir(r)
+    pool = Pool(folder / "pool")
+    val_recipe = replace(recipe, candidates=recipe.eval.per_prompt)
+    generate_pool(pipe, val_recipe, val, pool, 0)  # round 0's seeds: 0..candidates-1
+    column = recipe.selector.scores[0]
+    scored = score_pool(pipe, val_recipe, pool, run.cache_dir)
+    rows = [BenchRow(p.prompt, p.category, p.seed, p.scores[column], None, {}, 0, image=f"pool/{p.image}")
+            for p in scored]
+    result = summarise(rows, 0.0)
+    images = [pool.image(p) for p in scored]
+    write_bench(result, images, folder, recipe.eval.per_prompt, save_images=False,
+                evaluator=f"recipe scorer column {column!r} (no reference evaluator outside the shapes world)")
 
 
 def prompt_index(prompts: list[Prompt]) -> dict[str, int]:

@@ -10,6 +10,7 @@ from ..builtin import BUILTIN_GUIDANCE, BUILTIN_MODEL_DIR
 from ..devices import resolve_device
 from ..errors import UserInputError
 from ..sources import is_hub_id
+from .family import model_family
 
 STABLE_DIFFUSION_GUIDANCE = 7.5  # the diffusers pipelines' default classifier-free guidance scale
 
@@ -49,6 +50,7 @@ def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, dev
     from diffusers import DiffusionPipeline
 
     source = resolve_model(model)
+    model_family(source, model)  # before any weights load
     device = resolve_device(device)
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     try:

@@ -40,7 +40,8 @@ def summarise_run(out: Path) -> dict:
         raise UserInputError(f"{out} has no finished round with a val benchmark: "
                              f"run `diffalign align --out {out}` first")
     base, last = evals[0], evals[-1]
-    formed = [sum(e["well_formed"].values()) / len(e["well_formed"]) for e in (base, last)]
+    formed = [sum(e["well_formed"].values()) / len(e["well_formed"]) if e["well_formed"] else None  # None: not
+              for e in (base, last)]  # checked (a scorer-based val benchmark)
     return {"run": str(out), "recipe": json.loads(run.recipe.read_text())["name"], "rounds": len(evals) - 1,
             "unet_evals": sampling_compute(run), "base": base["categories"] | {"mean": base["mean"]},
             "delta": {c: last["categories"][c] - base["categories"][c] for c in base["categories"]}
@@ -55,7 +56,8 @@ def comparison_table(rows: list[dict]) -> str:
     lines = [f"{'run':<20}{'recipe':<12}{'R':>2}{'UNet evals':>11}" + "".join(f"{c:>9}" for c in columns)
              + f"{'mean 95 %':>16}{'formed':>10}"]
     for r in rows:
-        formed = f"{100 * r['well_formed']['base']:.0f}->{100 * r['well_formed']['after']:.0f}"
+        before, after = r["well_formed"]["base"], r["well_formed"]["after"]
+        formed = "-" if before is None else f"{100 * before:.0f}->{100 * after:.0f}"
         deltas = "".join(f"{100 * r['delta'][c]:>+9.1f}" for c in columns)
         name = Path(r["run"]).name
         interval = "[{:+.1f}, {:+.1f}]".format(*(100 * v for v in r["interval_95"]["mean"]))

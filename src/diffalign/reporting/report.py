@@ -42,7 +42,7 @@ def _curves(evals: list[dict], path: Path) -> None:
     ax.errorbar(rounds, mean, yerr=[below, above], marker="s", color="black", lw=2, capsize=3,
                 label="mean (bars: 95 % of the gain)")
     ax.set_xlabel("round (0 = base)")
-    ax.set_ylabel("val score (reference evaluator)")
+    ax.set_ylabel(f"val score ({evals[0].get('evaluator', 'reference')})"[:60])
     ax.set_xticks(list(rounds))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ..errors import UserInputError
 from .attention import capture_cross_attention
 from .hooks import StepState
+from .schedulers import step as scheduler_step
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class CrossAttentionGuidance:
         if guided:
             uncond, cond = out.chunk(2)
             out = uncond + self.cfg_scale * (cond - uncond)
-        self.z_guide = self.scheduler.step(out, t, self.z_guide, generator=self.generators).prev_sample
+        self.z_guide = scheduler_step(self.scheduler, out, t, self.z_guide, self.generators)
 
     def step(self, state: StepState) -> None:
         pass

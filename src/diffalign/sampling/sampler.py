@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+from diffusers import DDPMScheduler
 from tqdm import tqdm
 
 from ..models import default_guidance
 from .hooks import LatentSteer, SamplerHook, StepState
-from .schedulers import make_scheduler
+from .schedulers import make_scheduler, step as scheduler_step
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ def initial_noise(pipe, seeds: list[int], shape: tuple[int, ...]) -> tuple[torch
     generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
     noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
     return noise.to(pipe.device, pipe.unet.dtype), generators
+
+
+def training_schedule(scheduler) -> DDPMScheduler:
+    """The forward (noising) process the model was trained with, whatever scheduler its folder samples with:
+    z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps. A sampling scheduler's own `add_noise` can live in another
+    space (Euler's is sigma-space: z_0 + sigma_t eps), which is right for its sampler and wrong for the UNet."""
+    return DDPMScheduler.from_config(scheduler.config)
 
 
 def to_epsilon(scheduler, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -116,7 +124,7 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
                               None if out_uncond is None else to_epsilon(scheduler, out_uncond, x_t, t))
             for hook in hooks:
                 hook.step(state)
-        latents = scheduler.step(guided, t, latents, generator=generators).prev_sample
+        latents = scheduler_step(scheduler, guided, t, latents, generators)
     for hook in steering:
         latents = hook.finish(latents)
     return latents
@@ -130,7 +138,19 @@ def encode_images(pipe, images: np.ndarray) -> torch.Tensor:
     return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
 
 
+DECODE_PIXELS = 4 * 512 * 512  # output pixels one VAE decode makes: 4 images at 512 px, a 64-image batch at 64 px
+
+
 @torch.no_grad()
-def decode(pipe, latents: torch.Tensor) -> np.ndarray:
+def decode(pipe, latents: torch.Tensor, max_pixels: int = DECODE_PIXELS) -> np.ndarray:
+    """uint8 images of scaled latents, decoded in slices of at most `max_pixels` output pixels (the VAE decoder's
+    activations grow with them; a 64-image batch at 512 px would need tens of GB at once)."""
+    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    per_image = latents.shape[-2] * latents.shape[-1] * scale * scale
+    size = max(1, max_pixels // per_image)
+    return np.concatenate([_decode(pipe, latents[i : i + size]) for i in range(0, len(latents), size)])
+
+
+def _decode(pipe, latents: torch.Tensor) -> np.ndarray:
     images = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

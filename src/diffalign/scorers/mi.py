@@ -32,7 +32,7 @@ import torch
 
 from ..errors import UserInputError
 from ..sampling.hooks import StepState
-from ..sampling.sampler import encode_images, encode_prompts, to_epsilon
+from ..sampling.sampler import encode_images, encode_prompts, to_epsilon, training_schedule
 from .base import BaseScorer, register
 from .contrasts import contrast_prompts
 
@@ -115,7 +115,7 @@ class ImageMI:
 def image_mi(pipe, images: np.ndarray, prompts: list[str], config: MIConfig = MIConfig()) -> ImageMI:
     """MI of existing (image, prompt) pairs: stratified t over (min_timestep, T), fresh noise per draw, the
     same draw for every prompt an image is compared under (paired, so what the prompts share cancels)."""
-    scheduler = pipe.scheduler
+    scheduler = training_schedule(pipe.scheduler)
     T = scheduler.config.num_train_timesteps
     n_timesteps, batch_size = config.n_timesteps, config.batch_size
     gen = torch.Generator("cpu").manual_seed(config.seed)

@@ -115,6 +115,18 @@ class PromptFileError(UserInputError):
     """A prompt file that cannot be read."""
 
 
+# T2I-CompBench's categories beyond the shapes world's, so its files (non_spatial_val.txt) name their category too
+FILE_CATEGORIES = CATEGORIES + AUX_CATEGORIES + ("3d_spatial", "non_spatial")
+
+
+def category_of_file(path: Path) -> str | None:
+    """The category a prompt file's name gives, when it is a known one: its stem less a _train / _val / _test split
+    (non_spatial_train.txt, 3d_spatial_val.txt), else the stem's first word (color_val_small.txt)."""
+    stem, _, split = path.stem.rpartition("_")
+    names = (stem if split in ("train", "val", "test") else path.stem, path.stem.split("_")[0])
+    return next((n for n in names if n in FILE_CATEGORIES), None)
+
+
 def read_prompt_file(path: str | Path, category: str | None = None) -> list[Prompt]:
     """Read .txt (one prompt per line; category from argument or a name like color_val.txt) or .jsonl."""
     path = Path(path)
@@ -135,8 +147,7 @@ def read_prompt_file(path: str | Path, category: str | None = None) -> list[Prom
                 raise PromptFileError(f"{path}:{n}: expected a JSON object with a non-empty 'prompt' string") from None
     else:
         if category is None:
-            stem = path.stem.split("_")[0]
-            category = stem if stem in CATEGORIES + AUX_CATEGORIES else None
+            category = category_of_file(path)
         prompts = [Prompt(line.strip(), category) for line in lines if line.strip()]
     if not prompts:
         raise PromptFileError(f"prompt file {path} holds no prompts: write one prompt per line")

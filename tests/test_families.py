@@ -1,0 +1,141 @@
+"""Every capability on every supported model family, on tiny random pipelines built from configs: the matrix in
+docs/models.md. SD 1.x-style folders predict epsilon, SD 2.x-style ones v (the scheduler config says which)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+
+from diffalign.cli.main import main
+from diffalign.models import load_pipeline
+from diffalign.sampling import SamplerConfig, sample
+from diffalign.sampling.sampler import encode_prompts, to_epsilon
+from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
+
+FAMILIES = {"sd1-epsilon": "tiny_model", "sd2-v": "tiny_model_v"}
+FAST = ["--steps", "3", "--guidance", "3", "--device", "cpu"]
+PROMPTS = ('{"prompt": "a red circle and a blue square", "category": "color"}\n'
+           '{"prompt": "two green crosses", "category": "numeracy"}\n')
+SCORERS = {  # the built-in scorers read the tiny models' 64 x 64 images; each recipe's selector as shipped
+    "mitune": "",
+    "dreamsync": 'name = "ds"\nscorers = ["vqa", "aesthetics"]\n[selector]\nkind = "threshold"\nscores = ["vqa"]\n'
+                 'minimums = { vqa = 0.0 }\n[scorer_options.vqa]\nmodel = "builtin"\nquestions = "grammar"\n'
+                 '[scorer_options.aesthetics]\nmodel = "builtin"\n',
+    "realign": 'name = "ra"\nscorers = ["caption", "segments"]\n[selector]\nkind = "rank_sum"\n'
+               'scores = ["caption", "segments"]\n[scorer_options.caption]\ncaptioner = "builtin"\n'
+               'embedder = "builtin"\n[scorer_options.segments]\nsegmenter = "builtin"\nembedder = "builtin"\n',
+}
+
+
+@pytest.fixture(params=list(FAMILIES))
+def model(request):
+    return request.getfixturevalue(FAMILIES[request.param])
+
+
+def test_family_is_what_the_folder_says(tiny_model, tiny_model_v):
+    assert load_pipeline(str(tiny_model), device="cpu").scheduler.config.prediction_type == "epsilon"
+    assert load_pipeline(str(tiny_model_v), device="cpu").scheduler.config.prediction_type == "v_prediction"
+
+
+def test_generate_is_deterministic_and_matches_vanilla_diffusers(model, tmp_path):
+    args = ["generate", "--model", str(model), "--prompt", "a red circle", "--n", "2", "--seed", "3", *FAST]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0 and main([*args, "--out", str(tmp_path / "b")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a" / "index.jsonl").read_text().splitlines()]
+    ours = [np.asarray(Image.open(tmp_path / "a" / r["image"])).astype(int) for r in rows]
+    for r, image in zip(rows, ours):
+        assert np.array_equal(image, np.asarray(Image.open(tmp_path / "b" / r["image"])))
+    vanilla = DiffusionPipeline.from_pretrained(str(model), safety_checker=None)
+    theirs = vanilla(["a red circle"] * 2, num_inference_steps=3, guidance_scale=3.0, output_type="np",
+                     generator=[torch.Generator("cpu").manual_seed(s) for s in (3, 4)]).images
+    for mine, ref in zip(ours, theirs):
+        assert np.abs(mine - (ref * 255).round().astype(int)).max() <= 1
+
+
+class Trajectory:
+    """A hook that records the z_t and t the sampler visits."""
+
+    def begin(self, n):
+        self.states = []
+
+    def step(self, state):
+        self.states.append((state.latents.clone(), state.timestep))
+
+    def end(self):
+        return {}
+
+
+def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(model):
+    """The free hook's kappa_t ||eps(z_t, p) - eps(z_t, '')||^2, averaged over the kept visited steps, is what a
+    direct UNet call on the same z_t gives (in epsilon units whatever the family predicts)."""
+    pipe = load_pipeline(str(model), device="cpu")
+    config = SamplerConfig(steps=4, guidance=4.0, scheduler="ddim")  # DDIM: the UNet reads z_t unscaled
+    mi, path = PointwiseMIHook(pipe.scheduler, MIConfig(min_timestep=50)), Trajectory()
+    hooked = sample(pipe, ["a red circle"], [2], config, hooks=(mi, path))[0].scores["mi"]
+    cond, uncond = encode_prompts(pipe, ["a red circle"]), encode_prompts(pipe, [""])
+    total, kept = 0.0, 0
+    with torch.no_grad():
+        for z_t, t in path.states:
+            if int(t) <= 50:
+                continue
+            eps = [to_epsilon(pipe.scheduler, pipe.unet(z_t, t, encoder_hidden_states=c).sample, z_t, t)
+                   for c in (cond, uncond)]
+            total += float(kappa(pipe.scheduler, t.reshape(1)) * (eps[0] - eps[1]).pow(2).sum())
+            kept += 1
+    assert kept > 0 and hooked == pytest.approx(total / kept, rel=1e-4)
+
+
+def test_image_mi_is_zero_without_a_prompt_and_finite_with_one(model):
+    pipe = load_pipeline(str(model), device="cpu")
+    images = np.stack([s.image for s in sample(pipe, ["a red circle"] * 2, [0, 1], SamplerConfig(steps=3))])
+    config = MIConfig(estimator="standard", n_timesteps=4, seed=1)
+    assert np.allclose(image_mi(pipe, images, ["", ""], config).mean, 0, atol=1e-6)
+    scored = image_mi(pipe, images, ["a red circle"] * 2, config)
+    assert np.all(np.isfinite(scored.mean)) and np.all(scored.stderr >= 0)
+
+
+@pytest.mark.parametrize("recipe", list(SCORERS))
+def test_one_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(model, recipe, tmp_path):
+    (tmp_path / "train.jsonl").write_text(PROMPTS)
+    if SCORERS[recipe]:
+        (tmp_path / f"{recipe}.toml").write_text(SCORERS[recipe])
+    run = tmp_path / "run"
+    assert main(["align", "--model", str(model), "--recipe", str(tmp_path / f"{recipe}.toml") if SCORERS[recipe]
+                 else recipe, "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts", str(tmp_path / "train.jsonl"),
+                 "--candidates", "2", "--train-steps", "2", "--eval-per-category", "1", "--lora", "--rank", "4",
+                 "--batch-size", "4", "--out", str(run), *FAST]) == 0
+    adapter = run / "round_1" / "adapter"
+    assert (adapter / "pytorch_lora_weights.safetensors").exists()
+    ours = sample(load_pipeline(str(model), adapter, device="cpu"), ["a red circle"], [9],
+                  SamplerConfig(steps=3, guidance=3.0))[0].image.astype(int)
+    vanilla = DiffusionPipeline.from_pretrained(str(model), safety_checker=None)
+    vanilla.load_lora_weights(str(adapter))
+    theirs = vanilla("a red circle", num_inference_steps=3, guidance_scale=3.0, output_type="np",
+                     generator=torch.Generator("cpu").manual_seed(9)).images[0]
+    assert np.abs(ours - (theirs * 255).round().astype(int)).max() <= 1
+
+
+def test_personalize_then_guided_blend(model, tmp_path):
+    from test_dreamblend import subject_images
+
+    images = tmp_path / "subject"
+    images.mkdir()
+    for i, im in enumerate(subject_images(2)):
+        Image.fromarray(im).save(images / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["personalize", "--images", str(images), "--class-prompt", "a circle", "--out", str(out),
+                 "--model", str(model), "--train-steps", "2", "--save-every", "1", "--class-images", "1",
+                 "--rank", "2", "--steps", "2", "--device", "cpu"]) == 0
+    assert main(["generate", "--prompt", "a sks circle", "--n", "1", "--steps", "2", "--model", str(model),
+                 "--guide", str(out / "checkpoint-1"), "--edit", str(out / "checkpoint-2"), "--device", "cpu",
+                 "--out", str(tmp_path / "gen")]) == 0
+    assert json.loads((tmp_path / "gen" / "index.jsonl").read_text())["attention_distance"] > 0
+
+
+def test_attention_reweighting(model, tmp_path):
+    assert main(["generate", "--model", str(model), "--prompt", "a red circle and a blue square", "--n", "1",
+                 "--reweight", "3", "--out", str(tmp_path / "g"), *FAST]) == 0
+    row = json.loads((tmp_path / "g" / "index.jsonl").read_text())
+    assert set(row["reweighted_objects"]) <= {0, 1}

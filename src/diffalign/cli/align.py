@@ -11,9 +11,10 @@ from ..methods.loop import align
 from ..methods.prompts import align_prompts
 from ..methods.recipe import Recipe, check_recipe, load_recipe, override
 from ..models import is_shapes_world_model, load_pipeline
+from ..run_folder import RunFolder
 from ..scorers.mi import ESTIMATORS
 from ..selection import SELECTOR_KINDS
-from .common import add_model_args, add_sampler_args
+from .common import add_model_args, add_sampler_args, add_train_memory_args, pipeline_dtype, train_memory_overrides
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
                    "(default 0; candidates keep their own per-prompt seeds)")
+    add_train_memory_args(p)
+    p.add_argument("--score-batch", type=int, help="images handed to a scorer at a time (default: the recipe's, 64)")
+    p.add_argument("--mi-batch", type=int, help="point-wise MI scored on the images: images per UNet batch "
+                   "([mi] batch_size)")
     p.add_argument("--eval-per-category", type=int, help="val prompts per category in the before/after table")
     p.add_argument("--out", type=Path, default=Path("runs/align"))
     add_model_args(p)
@@ -75,7 +80,8 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "sampler.scheduler": args.scheduler,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
-                         "mi.n_timesteps": args.mi_timesteps})
+                         "mi.n_timesteps": args.mi_timesteps, "mi.batch_size": args.mi_batch,
+                         "score_batch": args.score_batch, **train_memory_overrides(args)})
     check_recipe(recipe)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     return recipe
 
@@ -84,11 +90,11 @@ def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     recipe = align_recipe(args)
     prompts, val = align_prompts(recipe, args.prompts, args.val_prompts, is_shapes_world_model(args.model))
-    pipe = load_pipeline(args.model, args.adapter, args.device)
+    pipe = load_pipeline(args.model, args.adapter, args.device, dtype=pipeline_dtype(recipe.train))
     evals = align(pipe, recipe, prompts, val, args.out)
     if evals:
         print(before_after_table(evals))
     from ..reporting.report import write_report
 
     report = write_report(args.out)
-    print(f"adapter: {args.out / f'round_{recipe.rounds}' / 'adapter'}; report: {report}")
+    print(f"adapter: {RunFolder(args.out).round(recipe.rounds).adapter}; report: {report}")

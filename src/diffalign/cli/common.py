@@ -6,10 +6,13 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
 from ..models import STABLE_DIFFUSION_GUIDANCE, default_guidance
 from ..sampling import SCHEDULERS, SamplerConfig
+from ..training.trainer import PRECISIONS, TrainConfig
 from ..world.prompts import Prompt, read_prompt_file
 
 
@@ -53,6 +56,28 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     if config.guidance is None:
         config = replace(config, guidance=default_guidance(args.model))
     return config
+
+
+def add_train_memory_args(parser: argparse.ArgumentParser) -> None:
+    """--mixed-precision, --gradient-checkpointing, --micro-batch: TrainConfig's precision and memory settings."""
+    parser.add_argument("--mixed-precision", choices=list(PRECISIONS),
+                        help="autocast precision of training (accelerate's names); the adapter's weights and "
+                             "optimizer state stay float32 (default: bf16 on a GPU that supports it, else no)")
+    parser.add_argument("--gradient-checkpointing", action="store_const", const=True,
+                        help="recompute the UNet's activations in the backward: far less memory, ~30%% slower")
+    parser.add_argument("--micro-batch", type=int, help="training rows per forward/backward, their gradients "
+                        "accumulated to one step of the whole batch (must divide it; default: the whole batch)")
+
+
+def train_memory_overrides(args: argparse.Namespace) -> dict:
+    """The train.* overrides of add_train_memory_args' flags (None where not given)."""
+    return {"train.mixed_precision": args.mixed_precision, "train.gradient_checkpointing": args.gradient_checkpointing,
+            "train.micro_batch": args.micro_batch}
+
+
+def pipeline_dtype(train: TrainConfig) -> torch.dtype | None:
+    """float32 weights for mixed_precision "no" (which trains in float32); else load_pipeline's choice."""
+    return torch.float32 if train.mixed_precision == "no" else None
 
 
 def read_prompts(args: argparse.Namespace) -> list[Prompt]:

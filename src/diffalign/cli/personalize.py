@@ -12,7 +12,8 @@ from ..training.adapters import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
 from ..world.vocab import words
-from .common import add_model_args, add_sampler_args, sampler_config
+from .common import (add_model_args, add_sampler_args, add_train_memory_args, pipeline_dtype, sampler_config,
+                     train_memory_overrides)
 
 DEFAULTS = PersonalizeConfig(token="sks", class_prompt="a square")
 
@@ -39,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
     p.add_argument("--train-batch-size", type=int, default=DEFAULTS.train.batch_size)
     p.add_argument("--seed", type=int, default=0)
+    add_train_memory_args(p)
     add_model_args(p, adapter=False)  # trains a new adapter on the model
     add_sampler_args(p)  # for the class images
     p.set_defaults(func=run)
@@ -60,14 +62,18 @@ def run(args: argparse.Namespace) -> None:
         if args.token.lower() in words():
             raise UserInputError(f"--token {args.token!r} is a word of the built-in vocabulary (docs/world.md): "
                                  "training would change what it means in every prompt; pick a rare word such as 'sks'")
+    memory = {k.removeprefix("train."): v for k, v in train_memory_overrides(args).items() if v is not None}
+    train = TrainConfig(steps=args.train_steps, batch_size=args.train_batch_size, lr=args.lr, seed=args.seed, **memory)
+    if train.micro_batch is not None and (train.micro_batch < 1 or train.batch_size % train.micro_batch):
+        raise UserInputError(f"--micro-batch {train.micro_batch} must divide --train-batch-size {train.batch_size}")
     files = subject_files(args.images)
-    pipe = load_pipeline(args.model, device=args.device)
+    pipe = load_pipeline(args.model, device=args.device, dtype=pipeline_dtype(train))
     images = read_subject_images(files, pipe.unet.config.sample_size * pipe.vae_scale_factor)
     config = PersonalizeConfig(
         token=args.token, class_prompt=args.class_prompt, instance_prompt=args.instance_prompt,
         class_images=args.class_images, prior_weight=args.prior_weight, save_every=args.save_every,
         adapter=AdapterConfig(kind="lora", rank=args.rank, alpha=args.rank, target_modules=targets),
-        train=TrainConfig(steps=args.train_steps, batch_size=args.train_batch_size, lr=args.lr, seed=args.seed),
+        train=train,
         sampler=sampler_config(args))
     folders = personalize(pipe, images, config, args.out)
     print(f"{len(images)} subject images, prompt {config.prompt()!r}; checkpoints: "

@@ -39,7 +39,6 @@ from .recipe import Recipe, check_recipe, mi_during_sampling, scorer_options
 
 log = logging.getLogger(__name__)
 ROUND_SEED_STRIDE = 1_000_000  # candidate seeds of round r: r * stride + j
-SCORE_BATCH = 64
 
 
 def embed_prompts(pipe, prompts: list[Prompt], pool: Pool, batch_size: int) -> None:
@@ -83,8 +82,9 @@ def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRo
         if not todo:
             continue
         scorer = scorer_class(name)(check_scorer(name, scorer_options(recipe, name)), pipe=pipe, cache_dir=cache_dir)
-        for start in tqdm(range(0, len(todo), SCORE_BATCH), desc=f"score {name}", total=-(-len(todo) // SCORE_BATCH)):
-            batch = todo[start : start + SCORE_BATCH]
+        step = recipe.score_batch
+        for start in tqdm(range(0, len(todo), step), desc=f"score {name}", total=-(-len(todo) // step)):
+            batch = todo[start : start + step]
             columns = scorer.score(np.stack([pool.image(r) for r in batch]), [r.prompt for r in batch])
             pool.set_scores({r.id: {k: float(v[i]) for k, v in columns.items()} for i, r in enumerate(batch)})
     return pool.rows()

@@ -14,7 +14,7 @@ from ..scorers.mi import MIConfig
 from ..selection import SELECTOR_KINDS, SelectorConfig
 from ..training import AdapterConfig, TrainConfig
 from ..training.adapters import ADAPTER_KINDS
-from ..training.trainer import OBJECTIVES
+from ..training.trainer import OBJECTIVES, PRECISIONS
 
 RECIPE_DIR = resources.files("diffalign") / "recipes"
 
@@ -42,6 +42,7 @@ class Recipe:
     mi: MIConfig = MIConfig()  # the MI scorer's options and its sampling hook's: their one home
     eval: EvalConfig = EvalConfig()
     scorer_options: dict[str, dict] = field(default_factory=dict)  # [scorer_options.<name>]: the other scorers'
+    score_batch: int = 64  # images handed to a scorer per call, their scores saved after each (MI's UNet batch: mi.batch_size)
 
 
 def scorer_options(recipe: Recipe, name: str):
@@ -122,7 +123,8 @@ def check_recipe(recipe: Recipe) -> None:
               "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
               "train.batch_size": recipe.train.batch_size, "sampler.steps (--steps)": recipe.sampler.steps,
               "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
-              "mi.n_timesteps (--mi-timesteps)": recipe.mi.n_timesteps,
+              "mi.n_timesteps (--mi-timesteps)": recipe.mi.n_timesteps, "score_batch (--score-batch)": recipe.score_batch,
+              "train.micro_batch (--micro-batch)": 1 if recipe.train.micro_batch is None else recipe.train.micro_batch,
               "prompts_per_category (--prompts-per-category)":
                   1 if recipe.prompts_per_category is None else recipe.prompts_per_category}
     for name, value in counts.items():
@@ -136,9 +138,14 @@ def check_recipe(recipe: Recipe) -> None:
             raise UserInputError(f"{name} must be positive, got {value}")
     for name, value, allowed in (("selector.kind (--selector)", recipe.selector.kind, SELECTOR_KINDS),
                                  ("train.objective (--objective)", recipe.train.objective, OBJECTIVES),
-                                 ("adapter.kind (--lora/--dora)", recipe.adapter.kind, ADAPTER_KINDS)):
+                                 ("adapter.kind (--lora/--dora)", recipe.adapter.kind, ADAPTER_KINDS),
+                                 ("train.mixed_precision (--mixed-precision)", recipe.train.mixed_precision or "no",
+                                  PRECISIONS)):
         if value not in allowed:
             raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+    if recipe.train.micro_batch is not None and recipe.train.batch_size % recipe.train.micro_batch:
+        raise UserInputError(f"train.micro_batch (--micro-batch) {recipe.train.micro_batch} must divide "
+                             f"train.batch_size {recipe.train.batch_size} (the batch of one optimizer step)")
     if not recipe.scorers:
         raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
     if "mi" in recipe.scorer_options:  # one source: the sampling hook and the scorer both read [mi]

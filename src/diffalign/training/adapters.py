@@ -40,9 +40,10 @@ def adapted_models(pipe, config: AdapterConfig) -> dict[str, tuple[torch.nn.Modu
 
 
 def attach_adapter(pipe, config: AdapterConfig, seed: int = 0) -> list[torch.nn.Parameter]:
-    """Add a fresh adapter (base weights frozen); return the trainable parameters. The random init (LoRA A)
-    comes from `seed` alone, not from the process's global RNG, so a rerun that resumes at any stage trains
-    from the same start as an uninterrupted run."""
+    """Add a fresh adapter (base weights frozen); return the trainable parameters, in float32 whatever the base's
+    dtype (the master weights of mixed-precision training). The random init (LoRA A) comes from `seed` alone, not
+    from the process's global RNG, so a rerun that resumes at any stage trains from the same start as an
+    uninterrupted run."""
     params = []
     for model, peft_config in adapted_models(pipe, config).values():
         model.requires_grad_(False)
@@ -52,6 +53,8 @@ def attach_adapter(pipe, config: AdapterConfig, seed: int = 0) -> list[torch.nn.
         model.set_adapter(ADAPTER_NAME)
         for name, p in model.named_parameters():
             if "lora" in name:
+                if p.dtype != torch.float32:  # peft makes them in the base layer's dtype (float16 on a GPU)
+                    p.data = p.data.float()
                 p.requires_grad_(True)
                 params.append(p)
     return params

@@ -3,6 +3,14 @@
 A compact loop in the style of ddpo-pytorch: sample t and noise, predict, MSE to the target
 (epsilon or v, as the model was trained), AdamW, gradient clipping; resumable from its state file.
 
+Memory and precision (TrainConfig): the frozen base weights stay in the pipeline's dtype (half precision on a
+GPU), the adapter's trainable weights and AdamW's state are float32, the forward runs under autocast at
+`mixed_precision` ("bf16", or "fp16" with a grad scaler; accelerate's names), `micro_batch` rows go through
+forward and backward at a time with their gradients accumulated into one step of `batch_size` rows (every
+draw made for the whole batch first, so the step does not depend on the split), and `gradient_checkpointing`
+recomputes the UNet's activations in the backward. A non-finite loss stops the run before the optimizer steps;
+only finite states are saved, so the last one stays valid and a rerun resumes from it.
+
 Two objectives on the same loop:
 - "sft" (the papers'): the noise-prediction loss on the selected samples.
 - "dpo" (Diffusion-DPO, Wallace et al. 2023): each selected sample is paired with a rejected candidate of the same
@@ -14,22 +22,26 @@ Two objectives on the same loop:
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+import math
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler
 from tqdm import tqdm
 
+from ..errors import UserInputError
 from ..io import atomic_path
+from ..sampling.sampler import training_schedule
 from .adapters import adapter_state, load_adapter_state
 
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("sft", "dpo")
+PRECISIONS = ("no", "fp16", "bf16")  # accelerate's --mixed_precision names
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,58 @@ class TrainConfig:
     save_every: int = 50
     objective: str = "sft"  # one of OBJECTIVES; "dpo" needs a rejected sample per selected one
     dpo_beta: float = 1000.0  # Diffusion-DPO's beta: larger = further from the base model before the loss saturates
+    # autocast precision of the forward, one of PRECISIONS; None: bf16 on a GPU that supports it, fp16 on one that
+    # does not (its UNet being float16), else no. The adapter's weights and optimizer state are float32 at every one.
+    mixed_precision: str | None = None
+    gradient_checkpointing: bool = False  # recompute activations in the backward: far less memory, ~30% more time
+    micro_batch: int | None = None  # rows per forward/backward, accumulated to batch_size (None: the whole batch)
+
+
+class NonFiniteLoss(UserInputError):
+    """The loss (or the weights) went NaN/inf; the last saved trainer state is kept."""
+
+
+def resolve_precision(config: TrainConfig, device: torch.device, unet_dtype: torch.dtype) -> str:
+    """The mixed precision a run trains at: the config's, or the device's best (see TrainConfig)."""
+    if config.mixed_precision is not None:
+        if config.mixed_precision not in PRECISIONS:
+            raise ValueError(f"unknown mixed precision {config.mixed_precision!r}: use one of {', '.join(PRECISIONS)}")
+        if config.mixed_precision == "no" and unet_dtype != torch.float32:
+            raise ValueError(f"mixed_precision 'no' trains in float32 but the UNet's weights are {unet_dtype}: load "
+                             f"the pipeline in float32 or train at bf16/fp16")
+        return config.mixed_precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp16" if unet_dtype == torch.float16 else "bf16" if unet_dtype == torch.bfloat16 else "no"
+
+
+def upcast_trainable(params: list[torch.nn.Parameter]) -> None:
+    """The trainable weights in float32 (their optimizer state follows), whatever the frozen base's dtype."""
+    for p in params:
+        if p.dtype != torch.float32:
+            p.data = p.data.float()
+
+
+@contextmanager
+def checkpointing(models: list[torch.nn.Module], enabled: bool):
+    """Gradient checkpointing on the models that support it while training, their previous setting after."""
+    switched = []
+    if enabled:
+        for model in models:
+            supported = getattr(model, "supports_gradient_checkpointing", False) or \
+                getattr(model, "_supports_gradient_checkpointing", False)
+            if supported and not model.is_gradient_checkpointing:
+                if hasattr(model, "gradient_checkpointing_enable"):  # transformers
+                    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+                else:  # diffusers (non-reentrant by default)
+                    model.enable_gradient_checkpointing()
+                switched.append(model)
+    try:
+        yield
+    finally:
+        for model in switched:
+            (model.gradient_checkpointing_disable if hasattr(model, "gradient_checkpointing_disable")
+             else model.disable_gradient_checkpointing)()
 
 
 def frozen_conditioning(embeds: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -99,51 +163,97 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     if config.objective == "dpo" and (rejected is None or len(rejected) != len(latents)):
         raise ValueError("the dpo objective needs one rejected latent per selected latent")
     unet = pipe.unet
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    device, dtype = unet.device, unet.dtype
+    precision = resolve_precision(config, device, dtype)
+    n = min(config.batch_size, len(latents))
+    micro = min(config.micro_batch or n, n)
+    if config.micro_batch is not None and (config.micro_batch < 1 or config.batch_size % config.micro_batch):
+        raise ValueError(f"micro_batch {config.micro_batch} does not divide batch_size {config.batch_size}")
+    noise_scheduler = training_schedule(pipe.scheduler)
     T = noise_scheduler.config.num_train_timesteps
+    upcast_trainable(params)  # the float32 master weights (attach_adapter already makes them so)
+    # single process: where accelerate's `accelerator.prepare(unet, opt)` would wrap them for several
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     start, losses, generator_state = 0, [], None
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         load_adapter_state(pipe, state["adapter"])
         opt.load_state_dict(state["opt"])
+        for group in opt.param_groups:  # a rerun's own lr and weight decay (e.g. lowered after a non-finite loss)
+            group.update(lr=config.lr, weight_decay=config.weight_decay)
+        if "scaler" in state and scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
         start, losses, generator_state = state["step"], state["losses"], state.get("generator")
     # a fresh run's stream, as before the generator was saved (old states resume as they always did)
     gen = torch.Generator("cpu").manual_seed(config.seed * 1_000_003 + start)
     if generator_state is not None:  # a resumed run draws what the uninterrupted one would have
         gen.set_state(generator_state)
-    device, dtype = unet.device, unet.dtype
+    amp = AUTOCAST_DTYPES.get(precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp is not None else nullcontext
+
+    def backward(rows: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Forward and backward of one micro-batch; its loss, scaled to its share of the batch."""
+        z0 = latents[rows].to(device, dtype)
+        noise, t = noise.to(device, dtype), t.to(device)
+        with autocast():
+            context = conditioning(rows).to(device, dtype)
+            if config.objective == "dpo":  # the pair shares its prompt, noise and timestep
+                z0 = torch.cat([z0, rejected[rows].to(device, dtype)])
+                noise, t, context = torch.cat([noise, noise]), torch.cat([t, t]), torch.cat([context, context])
+            z_t = noise_scheduler.add_noise(z0, noise, t)
+            target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
+                noise_scheduler.get_velocity(z0, noise, t)
+            error = denoising_error(unet, z_t, t, context, target)
+            if config.objective == "dpo":
+                with torch.no_grad(), adapters_disabled(pipe):  # the base model's text encoder too, if it is adapted
+                    ref_context = conditioning(rows).to(device, dtype)
+                    ref_error = denoising_error(unet, z_t, t, torch.cat([ref_context, ref_context]), target)
+                loss = dpo_loss(error, ref_error, config.dpo_beta)
+            else:
+                loss = (error * weights[rows].to(device)).mean() if weights is not None else error.mean()
+        loss = loss * (len(rows) / n)  # exactly the loss itself when the batch is one micro-batch
+        scaler.scale(loss).backward()
+        return loss.detach()
+
+    def stop(step: int, what: str):
+        kept = (f"the last saved state {state_path} is kept" if state_path.exists()
+                else "no trainer state was saved yet")
+        return NonFiniteLoss(f"train step {step}: {what}; {kept}: lower train.lr (--lr) or use mixed_precision bf16 "
+                             f"(--mixed-precision bf16), then rerun to resume")
+
+    models = [unet, pipe.text_encoder]
     unet.train()
     pipe.text_encoder.train()
-    for step in tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tune",
-                     disable=not progress, mininterval=5):
-        idx = torch.randint(0, len(latents), (min(config.batch_size, len(latents)),), generator=gen)
-        z0, context = latents[idx].to(device, dtype), conditioning(idx).to(device, dtype)
-        noise = torch.randn(z0.shape, generator=gen).to(device, dtype)
-        t = torch.randint(0, T, (len(idx),), generator=gen).to(device)
-        if config.objective == "dpo":  # the pair shares its prompt, noise and timestep
-            z0 = torch.cat([z0, rejected[idx].to(device, dtype)])
-            noise, t, context = torch.cat([noise, noise]), torch.cat([t, t]), torch.cat([context, context])
-        z_t = noise_scheduler.add_noise(z0, noise, t)
-        target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
-            noise_scheduler.get_velocity(z0, noise, t)
-        error = denoising_error(unet, z_t, t, context, target)
-        if config.objective == "dpo":
-            with torch.no_grad(), adapters_disabled(pipe):  # the base model's text encoder too, if it is adapted
-                ref_context = conditioning(idx).to(device, dtype)
-                ref_error = denoising_error(unet, z_t, t, torch.cat([ref_context, ref_context]), target)
-            loss = dpo_loss(error, ref_error, config.dpo_beta)
-        else:
-            loss = (error * weights[idx].to(device)).mean() if weights is not None else error.mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        opt.step()
-        losses.append(loss.item())
-        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
-            with atomic_path(state_path) as tmp:
-                torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
-                            "losses": losses, "generator": gen.get_state()}, tmp)
-    unet.eval()
-    pipe.text_encoder.eval()
+    try:
+        with checkpointing([m for m in models if any(p.requires_grad for p in m.parameters())],
+                           config.gradient_checkpointing):
+            for step in tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tune",
+                             disable=not progress, mininterval=5):
+                # every draw for the whole batch, in one order, whatever the micro-batches
+                idx = torch.randint(0, len(latents), (n,), generator=gen)
+                noise = torch.randn((n, *latents.shape[1:]), generator=gen)
+                t = torch.randint(0, T, (n,), generator=gen)
+                opt.zero_grad()
+                parts = [backward(idx[lo : lo + micro], noise[lo : lo + micro], t[lo : lo + micro])
+                         for lo in range(0, n, micro)]
+                loss = parts[0] if len(parts) == 1 else torch.stack(parts).sum()
+                value = loss.item()
+                if not math.isfinite(value):  # before the optimizer steps: the weights stay as they were
+                    raise stop(step + 1, f"loss is {value}")
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                scaler.step(opt)  # skipped by the fp16 scaler when a gradient overflowed
+                scaler.update()
+                losses.append(value)
+                if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+                    if not all(torch.isfinite(p).all() for p in params):  # only finite states are saved
+                        raise stop(step + 1, "the adapter weights are not finite")
+                    with atomic_path(state_path) as tmp:
+                        torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
+                                    "losses": losses, "generator": gen.get_state(),
+                                    **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}, tmp)
+    finally:
+        unet.eval()
+        pipe.text_encoder.eval()
     return losses

@@ -1,5 +1,5 @@
 """What the pool's table costs per batch, by pool size: today's SQLite store (pool.py) at 10k / 100k / 1M rows,
-and the rows.jsonl pool it replaced (commit 657bf1a, copied below as LegacyPool) at 10k / 100k for the ratio.
+and the rows.jsonl pool it replaced (commit 657bf1a, kept as tests/legacy_pool.py) at 10k / 100k for the ratio.
 No model, no images: the table alone (rows are inserted with Pool.insert, the lower-level API that append calls
 after writing a batch's images and latents, so the figures are bookkeeping only). Prints JSON; seconds.
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -23,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from diffalign.io import atomic_write_text
 from diffalign.pool import Pool, PoolRow, row_id
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from legacy_pool import LegacyPool  # noqa: E402  (the old store, one copy for the tests and this baseline)
 
 CANDIDATES = 8  # per prompt, as ids are <prompt index>-<seed>
 
@@ -66,36 +69,8 @@ def bench_sqlite(root: Path, size: int, reps: int, rng: np.random.Generator) -> 
     return result
 
 
-# --- baseline: the rows.jsonl pool before pool.sqlite (src/diffalign/pool.py at commit 657bf1a), the table part
-# verbatim; append's image and latent writes are left out, as they are for the SQLite store above. -------------
-
-class LegacyPool:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        (self.root / "images").mkdir(parents=True, exist_ok=True)
-        (self.root / "latents").mkdir(exist_ok=True)
-        self.table = self.root / "rows.jsonl"
-        self._drop_torn_tail()
-
-    def _drop_torn_tail(self) -> None:
-        if self.table.exists():
-            rows = self.rows()
-            if len(rows) != len(self.table.read_text().splitlines()):
-                self._rewrite(rows)
-
-    def rows(self) -> list[PoolRow]:
-        if not self.table.exists():
-            return []
-        rows = []
-        for line in self.table.read_text().splitlines():
-            try:
-                rows.append(PoolRow(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                break
-        return rows
-
-    def done_ids(self) -> set[str]:
-        return {r.id for r in self.rows()}
+class TableOnlyLegacyPool(LegacyPool):
+    """The old pool with append's image and latent writes left out, as they are for the SQLite store above."""
 
     def append_rows(self, rows: list[PoolRow]) -> None:  # the table part of the old append
         with open(self.table, "a") as f:
@@ -103,15 +78,6 @@ class LegacyPool:
                 f.write(json.dumps(asdict(r)) + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-    def _rewrite(self, rows: list[PoolRow]) -> None:
-        atomic_write_text(self.table, "".join(json.dumps(asdict(r)) + "\n" for r in rows))
-
-    def set_scores(self, scores: dict[str, dict[str, float]]) -> None:
-        rows = self.rows()
-        for r in rows:
-            r.scores.update(scores.get(r.id, {}))
-        self._rewrite(rows)
 
 
 def bench_legacy(root: Path, size: int, reps: int, rng: np.random.Generator) -> dict:
@@ -121,7 +87,7 @@ def bench_legacy(root: Path, size: int, reps: int, rng: np.random.Generator) -> 
         f.writelines(json.dumps(asdict(make_row(n))) + "\n" for n in range(size))
     build = time.perf_counter() - start
     start = time.perf_counter()
-    pool = LegacyPool(root)
+    pool = TableOnlyLegacyPool(root)
     opened = time.perf_counter() - start
     ids = [make_row(int(n)).id for n in rng.choice(size, 64 * reps, replace=False)]
     return {"pool_rows": size, "build": round(build, 2), "open": round(opened, 5),

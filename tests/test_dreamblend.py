@@ -264,7 +264,9 @@ def test_real_face_metrics_load_by_path_and_behave(tiny_feature_models):
     assert paired_similarity(images, texts).shape == (2,)
 
 
-def test_cli_personalize_then_blend(tiny_model, tmp_path):
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_v"])  # SD 1.x (epsilon), SD 2.x (v)
+def test_cli_personalize_then_blend(family, request, tmp_path):
+    tiny_model = request.getfixturevalue(family)
     images = tmp_path / "subject"
     images.mkdir()
     for i, im in enumerate(subject_images(2)):

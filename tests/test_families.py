@@ -117,23 +117,6 @@ def test_one_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(model, re
     assert np.abs(ours - (theirs * 255).round().astype(int)).max() <= 1
 
 
-def test_personalize_then_guided_blend(model, tmp_path):
-    from test_dreamblend import subject_images
-
-    images = tmp_path / "subject"
-    images.mkdir()
-    for i, im in enumerate(subject_images(2)):
-        Image.fromarray(im).save(images / f"{i}.png")
-    out = tmp_path / "run"
-    assert main(["personalize", "--images", str(images), "--class-prompt", "a circle", "--out", str(out),
-                 "--model", str(model), "--train-steps", "2", "--save-every", "1", "--class-images", "1",
-                 "--rank", "2", "--steps", "2", "--device", "cpu"]) == 0
-    assert main(["generate", "--prompt", "a sks circle", "--n", "1", "--steps", "2", "--model", str(model),
-                 "--guide", str(out / "checkpoint-1"), "--edit", str(out / "checkpoint-2"), "--device", "cpu",
-                 "--out", str(tmp_path / "gen")]) == 0
-    assert json.loads((tmp_path / "gen" / "index.jsonl").read_text())["attention_distance"] > 0
-
-
 def test_attention_reweighting(model, tmp_path):
     assert main(["generate", "--model", str(model), "--prompt", "a red circle and a blue square", "--n", "1",
                  "--reweight", "3", "--out", str(tmp_path / "g"), *FAST]) == 0

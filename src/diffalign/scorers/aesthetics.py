@@ -26,9 +26,9 @@ from torch import nn
 from ..builtin import BUILTIN_MODEL_DIR, BUILTIN_SCORER_DIR
 from ..devices import resolve_device
 from ..errors import UserInputError
-from ..images import to_tensor
 from ..sources import resolve_source
 from .base import BaseScorer, register
+from .clip import clip_pixels
 from .loading import CLIP_MODELS, check_dtype, load_model, pick_family, scorer_device, scorer_dtype
 
 LAION_CLIP = "openai/clip-vit-large-patch14"
@@ -139,18 +139,11 @@ class AestheticsScorer(BaseScorer):
                                  f"(scorer_options.aesthetics.model)")
         resolve_source(options.clip or LAION_CLIP, "CLIP model")
 
-    def _pixels(self, images: np.ndarray) -> torch.Tensor:
-        if self.processor is not None:
-            return self.processor(images=list(images), return_tensors="pt").pixel_values
-        x = to_tensor(images)  # the built-in CLIP was trained on [-1, 1] renders at its own size
-        size = self.clip.config.vision_config.image_size
-        return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-
     @torch.no_grad()
     def score(self, images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
         ratings = []
         for s in range(0, len(images), self.batch_size):
-            pixels = self._pixels(images[s : s + self.batch_size]).to(self.device, self.clip.dtype)
+            pixels = clip_pixels(self.clip, self.processor, images[s : s + self.batch_size]).to(self.device, self.clip.dtype)
             ratings.append(self.head(clip_embeddings(self.clip, pixels)).cpu().numpy())
         rating = np.concatenate(ratings).astype(np.float64) if ratings else np.zeros(0)
         return {"aesthetics": np.clip(rating / 10, 0, 1), "aesthetics_rating": rating}

@@ -26,6 +26,16 @@ CLIPSCORE_MODEL = "openai/clip-vit-base-patch32"
 CLIPSCORE_WEIGHT = 2.5  # Hessel et al.'s w: stretches typical cosines (~0.2-0.4) over a wider range
 
 
+def clip_pixels(model, processor, images: np.ndarray) -> torch.Tensor:
+    """A CLIP's pixel input for uint8 images: its processor's, or for the built-in CLIP (no processor; trained on
+    [-1, 1] renders at its own size) the images in [-1, 1], resized to its input size."""
+    if processor is not None:
+        return processor(images=list(images), return_tensors="pt").pixel_values
+    x = to_tensor(images)
+    size = model.config.vision_config.image_size
+    return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+
+
 @dataclass(frozen=True)
 class ClipOptions:
     model: str = CLIPSCORE_MODEL  # 'builtin', a CLIPModel folder or hub id
@@ -58,18 +68,11 @@ class ClipScorer(BaseScorer):
             raise UserInputError(f"clip scorer: batch_size must be positive, got {options.batch_size}")
         check_embedder(options.model, "model")
 
-    def _pixels(self, images: np.ndarray) -> torch.Tensor:
-        if self.processor is not None:
-            return self.processor(images=list(images), return_tensors="pt").pixel_values
-        x = to_tensor(images)  # the built-in CLIP was trained on [-1, 1] renders at its own size
-        size = self.model.config.vision_config.image_size
-        return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-
     @torch.no_grad()
     def image_embeddings(self, images: np.ndarray) -> torch.Tensor:
         out = []
         for s in range(0, len(images), self.batch_size):
-            pixels = self._pixels(images[s : s + self.batch_size]).to(self.device, self.model.dtype)
+            pixels = clip_pixels(self.model, self.processor, images[s : s + self.batch_size]).to(self.device, self.model.dtype)
             out.append(self.model.get_image_features(pixel_values=pixels).pooler_output.float().cpu())
         return F.normalize(torch.cat(out), dim=-1)
 

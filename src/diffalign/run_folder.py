@@ -39,6 +39,7 @@ class RunFolder(_Folder):
         run/recipe.json                  the resolved recipe
         run/inputs.json                  what the pools and evals depend on; a rerun with other inputs is refused
         run/eval/round_<r>/              val benchmark of the model after round r (0 = base): results.json, images
+                                         (a model outside the shapes world: pool/, its images scored by the recipe)
         run/round_<r>/pool/              candidates with one score column per recipe scorer: pool.sqlite, images/,
                                          latents/, prompt_embeds/ (see pool.py)
         run/round_<r>/selected.jsonl     ids of the rows chosen for fine-tuning (with their rejected partners for
@@ -68,6 +69,10 @@ class RunFolder(_Folder):
 
     def eval_results(self, r: int) -> Path:
         return self.eval_dir(r) / "results.json"
+
+    def eval_pool(self, r: int) -> Path:
+        """The scored val images of a model the reference evaluator cannot read (methods.loop.scorer_bench)."""
+        return self.eval_dir(r) / "pool"
 
     def round(self, r: int) -> RoundFolder:
         return RoundFolder(self.root / f"round_{r}")

@@ -10,8 +10,7 @@ from ..errors import UserInputError
 from ..models import is_shapes_world_model, load_pipeline
 from ..world.prompts import first_per_category, shipped_prompts
 from ..world.vocab import AUX_CATEGORIES, CATEGORIES
-from .common import add_model_args, add_sampler_args, read_prompts, sampler_config
-from .score import _options
+from .common import add_model_args, add_sampler_args, parse_options, read_prompts, sampler_config
 
 SUITES = ("shapes", "compbench", "geneval")
 
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
         return _run_shapes(args)
     from ..evaluation.suites import suite_options
 
-    raw = _options(args.option)
+    raw = parse_options(args.option)
     if args.device:
         raw.setdefault("device", args.device)  # --device places the evaluators too, unless --option device= says
     out = args.out or Path(f"runs/bench-{args.suite}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,3 +90,18 @@ def read_prompts(args: argparse.Namespace) -> list[Prompt]:
     if args.prompts:
         prompts += read_prompt_file(args.prompts, category)
     return prompts
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """Repeated --option KEY=VALUE (score's scorer options, bench's evaluator options); VALUE is JSON when it
+    parses, else text."""
+    options = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserInputError(f"--option {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options

@@ -13,7 +13,7 @@ from PIL import Image
 from ..errors import UserInputError
 from ..models import load_pipeline
 from ..scorers import REGISTRY, check_scorer, scorer_class
-from .common import add_model_args
+from .common import add_model_args, parse_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,21 +57,8 @@ def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[P
     return pairs
 
 
-def _options(pairs: list[str]) -> dict:
-    options = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserInputError(f"--option {item!r}: expected KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
-
-
 def run(args: argparse.Namespace) -> None:
-    raw = _options(args.option)
+    raw = parse_options(args.option)
     if args.device and "device" in {f.name for f in dataclasses.fields(scorer_class(args.scorer).Options)}:
         raw.setdefault("device", args.device)  # --device places the scorer too, unless --option device= says
     options = check_scorer(args.scorer, raw)  # before any image or model loads

@@ -28,7 +28,7 @@ from ..models import default_guidance, is_shapes_world_model
 from ..pool import Pool, PoolRow, row_id
 from ..run_folder import RoundFolder, RunFolder
 from ..sampling import encode_prompts, sample
-from ..scorers import check_scorer, scorer_class
+from ..scorers import scorer_from
 from ..scorers.mi import MIConfig, PointwiseMIHook
 from ..selection import preference_pairs, select
 from ..training import (attach_adapter, frozen_conditioning, load_adapter_state, save_adapter, train_adapter,
@@ -81,7 +81,7 @@ def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRo
         todo = [r for r in pool.rows() if name not in r.scores]
         if not todo:
             continue
-        scorer = scorer_class(name)(check_scorer(name, scorer_options(recipe, name)), pipe=pipe, cache_dir=cache_dir)
+        scorer = scorer_from(name, scorer_options(recipe, name), pipe, cache_dir)
         step = recipe.score_batch
         for start in tqdm(range(0, len(todo), step), desc=f"score {name}", total=-(-len(todo) // step)):
             batch = todo[start : start + step]
@@ -115,17 +115,16 @@ def scorer_bench(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int
     """The val benchmark of a model the reference evaluator cannot read (it knows only the shapes world): the val
     images (seeds 0..per_prompt-1 every round) scored by the recipe's own scorers; an image's score is the first
     selector column. A self-assessment, named as such in results.json, not a benchmark's figure."""
-    folder = run.eval_dir(r)
-    pool = Pool(folder / "pool")
+    folder, column = run.eval_dir(r), recipe.selector.scores[0]
     val_recipe = replace(recipe, candidates=recipe.eval.per_prompt)
-    generate_pool(pipe, val_recipe, val, pool, 0)  # round 0's seeds: 0..candidates-1
-    column = recipe.selector.scores[0]
-    scored = score_pool(pipe, val_recipe, pool, run.cache_dir)
-    rows = [BenchRow(p.prompt, p.category, p.seed, p.scores[column], None, {}, 0, image=f"pool/{p.image}")
+    with Pool(run.eval_pool(r)) as pool:
+        generate_pool(pipe, val_recipe, val, pool, 0)  # round 0's seeds: 0..candidates-1
+        scored = score_pool(pipe, val_recipe, pool, run.cache_dir)
+        images = [pool.image(p) for p in scored]
+    prefix = run.eval_pool(r).relative_to(folder)  # row images are relative to the benchmark's folder
+    rows = [BenchRow(p.prompt, p.category, p.seed, p.scores[column], None, {}, 0, image=f"{prefix}/{p.image}")
             for p in scored]
-    result = summarise(rows, 0.0)
-    images = [pool.image(p) for p in scored]
-    write_bench(result, images, folder, recipe.eval.per_prompt, save_images=False,
+    write_bench(summarise(rows, 0.0), images, folder, recipe.eval.per_prompt, save_images=False,
                 evaluator=f"recipe scorer column {column!r} (no reference evaluator outside the shapes world)")
 
 

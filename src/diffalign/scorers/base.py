@@ -105,6 +105,11 @@ def check_scorer(name: str, options: dict | Any) -> Any:
 
 def make_scorer(name: str, pipe=None, cache_dir=None, **options) -> Scorer:
     """A checked scorer: `make_scorer("vqa", model="Salesforce/blip-vqa-base")`."""
+    return scorer_from(name, options, pipe, cache_dir)
+
+
+def scorer_from(name: str, options: dict | Any, pipe=None, cache_dir=None) -> Scorer:
+    """A checked scorer from a recipe table, CLI options or an Options instance (a recipe's [mi] MIConfig)."""
     return scorer_class(name)(check_scorer(name, options), pipe=pipe, cache_dir=cache_dir)
 
 

@@ -2,7 +2,7 @@
 
 from . import aesthetics, caption, clip, mi, segments, vqa  # noqa: F401  (register the scorers)
 from .base import (REGISTRY, BaseScorer, Scorer, check_scorer, make_scorer, register, scorer_class, scorer_from,
-                   scorer_options, written_columns)
+                   typed_options, written_columns)
 
 __all__ = ["REGISTRY", "BaseScorer", "Scorer", "check_scorer", "make_scorer", "register", "scorer_class",
-           "scorer_from", "scorer_options", "written_columns"]
+           "scorer_from", "typed_options", "written_columns"]

@@ -80,7 +80,7 @@ def scorer_class(name: str) -> type[Scorer]:
     return REGISTRY[name]
 
 
-def scorer_options(name: str, options: dict | Any) -> Any:
+def typed_options(name: str, options: dict | Any) -> Any:
     """A scorer's Options from a recipe table or CLI options; an unknown key is the user's typo, named."""
     cls = scorer_class(name)
     if isinstance(options, cls.Options):
@@ -98,7 +98,7 @@ def scorer_options(name: str, options: dict | Any) -> Any:
 def check_scorer(name: str, options: dict | Any) -> Any:
     """The scorer's options once its name, option names, values and model sources are known good, so a
     mistake fails before any image is made."""
-    typed = scorer_options(name, options)
+    typed = typed_options(name, options)
     scorer_class(name).check(typed)
     return typed
 
@@ -114,4 +114,4 @@ def scorer_from(name: str, options: dict | Any, pipe=None, cache_dir=None) -> Sc
 
 
 def written_columns(name: str, options: dict | Any) -> tuple[str, ...]:
-    return scorer_class(name).columns(scorer_options(name, options))
+    return scorer_class(name).columns(typed_options(name, options))

@@ -154,8 +154,11 @@ def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
                            config=MIConfig(estimator="contrastive", n_timesteps=4, seed=1))
     standard = image_mi(tiny_pipe, images, prompts, config=MIConfig(estimator="standard", n_timesteps=4, seed=1))
     # Equal up to float32 rounding of the ~1e3-sized errors whose difference they are (the UNet batches differ).
-    assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=0, atol=5e-3)
-    assert contrastive.mean[1] <= standard.mean[1]  # the null prompt is one of the rivals
+    rounding = 5e-3
+    assert np.isclose(contrastive.mean[0], standard.mean[0], rtol=0, atol=rounding)
+    # the null prompt is one of the rivals: at most the standard estimate, which it equals (up to the same rounding)
+    # when the null prompt is the closest rival
+    assert contrastive.mean[1] <= standard.mean[1] + rounding
     with pytest.raises(UserInputError, match="MI n_timesteps .mi.n_timesteps. must be at least 1"):
         make_scorer("mi", tiny_pipe, estimator="contrastive", n_timesteps=0)
     with pytest.raises(UserInputError, match=r"min_timestep must be in \[0, 999\)"):

@@ -21,9 +21,12 @@ from .errors import UserInputError
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name beside `path` (hidden: .<name>.tmp) for the block to write a file or a folder to, moved
     over `path` (os.replace) only when the block finishes. A stale temporary a killed run left is cleared first;
-    a block that raises leaves `path` as it was. Name the format where a writer guesses it from the suffix."""
+    a block that raises leaves `path` as it was. Name the format where a writer guesses it from the suffix.
+    Processes of one multi-process run (the launcher's RANK) use their own temporary names, so two of them writing
+    the same file (a scorer's cache) do not clear each other's; the last one to finish wins."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    rank = os.environ.get("RANK")
+    tmp = path.with_name(f".{path.name}{f'.rank{rank}' if rank not in (None, '0') else ''}.tmp")
     _remove(tmp)
     try:
         yield tmp
@@ -69,10 +72,8 @@ def writer_lock(path: Path, folder: Path, what_to_do: str) -> Iterator[None]:
     holder's pid and `what_to_do`. The lock dies with its process, so a crashed run leaves no stale lock; the file
     itself stays (it only ever holds the last holder's pid).
 
-    This is the main writer's lock on a run folder. Multi-process runs (several ranks, each writing its own rows)
-    are meant to keep it: rank 0 holds it for the run while the other ranks write under it (SQLite serialises
-    their transactions), or take their own lock per rank on a file beside it; nothing here assumes one process
-    writes every row. Where fcntl does not exist (Windows) no lock is taken."""
+    This is the main writer's lock on a run folder; in a multi-process run the main process holds it for all of
+    them (docs/scaling.md). Where fcntl does not exist (Windows) no lock is taken."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX

@@ -24,8 +24,11 @@ Pools of earlier versions (rows.jsonl, prompt_embeds.safetensors with every prom
 database is built under a temporary name and moved into place, rows.jsonl is renamed rows.jsonl.migrated and the
 old embeddings file is kept and indexed where it is.
 
-Who may write: SQLite serialises concurrent writers, so the table cannot tear; that two runs do not generate the
-same rows is the run folder's writer lock (io.writer_lock, taken by methods.loop.align).
+Who may write: one process, the run's main one, opens the table (Pool); in a multi-process run the others write
+and read only their rows' files (PoolFiles) and hand their rows to the main process, which commits each global
+batch in one transaction (docs/scaling.md: SQLite's WAL needs every process on one host, a run may span nodes).
+That two runs do not generate the same rows is the run folder's writer lock (io.writer_lock, taken by
+methods.loop.align).
 """
 
 from __future__ import annotations
@@ -158,13 +161,62 @@ def _migrate(root: Path) -> None:
     os.replace(root / ROWS_FILE, root / f"{ROWS_FILE}.migrated")
 
 
-class Pool:
-    """The pool in folder `root` (created if missing). One SQLite connection per Pool; open one per process."""
+class PoolFiles:
+    """The files of the pool in folder `root` (images, latents, prompt embeddings), without its table: what a process
+    other than the main one of a multi-process run uses."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         (self.root / "images").mkdir(parents=True, exist_ok=True)
         (self.root / "latents").mkdir(exist_ok=True)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write_batch(self, rows: list[PoolRow], images: list[np.ndarray], latents: torch.Tensor) -> None:
+        """A sampled batch's files: its images, then its latents (one file, named by its first row). Rows whose
+        files exist but that are not in the table (a killed run's) are overwritten."""
+        for row, image in zip(rows, images):
+            with atomic_path(self.root / row.image) as tmp:
+                Image.fromarray(image).save(tmp, format="PNG")
+        save_tensors({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
+
+    def latents(self, rows: list[PoolRow]) -> torch.Tensor:
+        files: dict[str, dict[str, torch.Tensor]] = {}
+        out = []
+        for r in rows:
+            if r.latents not in files:
+                files[r.latents] = load_file(self.root / r.latents)
+            out.append(files[r.latents][r.id])
+        return torch.stack(out)
+
+    def image(self, row: PoolRow) -> np.ndarray:
+        return np.asarray(Image.open(self.root / row.image).convert("RGB"))
+
+    def read_prompt_embeds(self, found: Iterable[tuple[int, str]]) -> dict[int, torch.Tensor]:
+        """Embeddings by (prompt index, file) as Pool.embed_files lists them, reading only those tensors."""
+        by_file: dict[str, list[int]] = {}
+        for i, name in found:
+            by_file.setdefault(name, []).append(i)
+        out = {}
+        for name, keys in by_file.items():
+            with safe_open(self.root / name, "pt") as f:
+                out.update({i: f.get_tensor(str(i)) for i in keys})
+        return out
+
+
+class Pool(PoolFiles):
+    """The pool in folder `root` (created if missing): its files and its table. One SQLite connection per Pool; in a
+    multi-process run only the main process opens one."""
+
+    def __init__(self, root: Path):
+        super().__init__(root)
         self.db_path = self.root / DB_FILE
         if (self.root / ROWS_FILE).exists():
             if self.db_path.exists():  # a migration killed after the database was in place: finish it
@@ -181,12 +233,6 @@ class Pool:
 
     def close(self) -> None:
         self.db.close()
-
-    def __enter__(self) -> Pool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- the table ---------------------------------------------------------------------------------------------
 
@@ -222,10 +268,7 @@ class Pool:
         present = self._present([r.id for r in rows])
         if present:
             raise ValueError(f"rows {sorted(present)[:5]} are already in the pool {self.root}")
-        for row, image in zip(rows, images):
-            with atomic_path(self.root / row.image) as tmp:
-                Image.fromarray(image).save(tmp, format="PNG")
-        save_tensors({r.id: latents[i] for i, r in enumerate(rows)}, self.root / rows[0].latents)
+        self.write_batch(rows, images, latents)
         self.insert(rows)
 
     def set_scores(self, scores: dict[str, dict[str, float]]) -> None:
@@ -235,19 +278,7 @@ class Pool:
             self.db.executemany(_SCORE_SQL, ((k, float(v), i) for i, columns in scores.items()
                                              for k, v in columns.items()))
 
-    # -- the files ---------------------------------------------------------------------------------------------
-
-    def latents(self, rows: list[PoolRow]) -> torch.Tensor:
-        files: dict[str, dict[str, torch.Tensor]] = {}
-        out = []
-        for r in rows:
-            if r.latents not in files:
-                files[r.latents] = load_file(self.root / r.latents)
-            out.append(files[r.latents][r.id])
-        return torch.stack(out)
-
-    def image(self, row: PoolRow) -> np.ndarray:
-        return np.asarray(Image.open(self.root / row.image).convert("RGB"))
+    # -- the embeddings' index ---------------------------------------------------------------------------------
 
     def embedded_prompts(self) -> set[int]:
         """The prompt indices whose embedding is stored."""
@@ -266,26 +297,18 @@ class Pool:
         KeyError); without indices every stored one, None when there is none."""
         if indices is None:
             found = list(self.db.execute("SELECT prompt_index, file FROM prompt_embeds ORDER BY prompt_index"))
-        else:
-            wanted = sorted(set(indices))
-            files = dict(self._embed_files(wanted))
-            missing = [i for i in wanted if i not in files]
-            if missing:
-                raise KeyError(f"no stored embedding for prompt(s) {missing[:5]} in {self.root}")
-            found = [(i, files[i]) for i in wanted]
-        if indices is None and not found:
-            return None
-        by_file: dict[str, list[int]] = {}
-        for i, name in found:
-            by_file.setdefault(name, []).append(i)
-        out = {}
-        for name, keys in by_file.items():
-            with safe_open(self.root / name, "pt") as f:
-                out.update({i: f.get_tensor(str(i)) for i in keys})
-        return out
+            return self.read_prompt_embeds(found) if found else None
+        return self.read_prompt_embeds(self.embed_files(indices))
 
-    def _embed_files(self, indices: list[int]) -> list[tuple[int, str]]:
-        return self._where_in("SELECT prompt_index, file FROM prompt_embeds WHERE prompt_index", indices)
+    def embed_files(self, indices: Iterable[int]) -> list[tuple[int, str]]:
+        """(prompt index, file) of each stored embedding of these prompts (PoolFiles.read_prompt_embeds reads them);
+        an index not stored is a KeyError."""
+        wanted = sorted(set(indices))
+        files = dict(self._where_in("SELECT prompt_index, file FROM prompt_embeds WHERE prompt_index", wanted))
+        missing = [i for i in wanted if i not in files]
+        if missing:
+            raise KeyError(f"no stored embedding for prompt(s) {missing[:5]} in {self.root}")
+        return [(i, files[i]) for i in wanted]
 
     def _present(self, ids: list[str]) -> set[str]:
         return {i for (i,) in self._where_in("SELECT id FROM rows WHERE id", ids)}

@@ -11,6 +11,7 @@ from ..methods.loop import align
 from ..methods.prompts import align_prompts
 from ..methods.recipe import Recipe, check_recipe, load_recipe, override
 from ..models import is_shapes_world_model, load_pipeline
+from ..processes import is_main_process, start as start_processes
 from ..run_folder import RunFolder
 from ..scorers.mi import ESTIMATORS
 from ..selection import SELECTOR_KINDS
@@ -87,11 +88,14 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
 
 
 def run(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING, format="%(asctime)s %(message)s")
     recipe = align_recipe(args)
     prompts, val = align_prompts(recipe, args.prompts, args.val_prompts, is_shapes_world_model(args.model))
-    pipe = load_pipeline(args.model, args.adapter, args.device, dtype=pipeline_dtype(recipe.train))
+    procs = start_processes(args.device)
+    pipe = load_pipeline(args.model, args.adapter, procs.device, dtype=pipeline_dtype(recipe.train))
     evals = align(pipe, recipe, prompts, val, args.out)
+    if not procs.main:  # the main process reports
+        return
     if evals:
         print(before_after_table(evals))
     from ..reporting.report import write_report

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..models import is_shapes_world_model, load_pipeline
+from ..processes import start as start_processes
 from ..world.prompts import first_per_category, shipped_prompts
 from ..world.vocab import AUX_CATEGORIES, CATEGORIES
 from .common import add_model_args, add_sampler_args, parse_options, read_prompts, sampler_config
@@ -68,8 +69,10 @@ def run(args: argparse.Namespace) -> None:
     from ..evaluation.suites import suite_options
 
     raw = parse_options(args.option)
-    if args.device:
-        raw.setdefault("device", args.device)  # --device places the evaluators too, unless --option device= says
+    procs = start_processes(args.device)
+    device = str(procs.device) if procs.count > 1 else args.device  # several processes: each its own device
+    if device:
+        raw.setdefault("device", device)  # --device places the evaluators too, unless --option device= says
     out = args.out or Path(f"runs/bench-{args.suite}")
     if args.suite == "compbench":
         from ..evaluation.compbench import CompBenchOptions, run_compbench
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> None:
         options = suite_options(CompBenchOptions, raw, "compbench")
         prompts = _select(read_prompts(args) if args.prompts else compbench_prompts("val"), args)
         check_categories(prompts, COMPBENCH_CATEGORIES, "compbench")
-        pipe = load_pipeline(args.model, args.adapter, args.device)
+        pipe = load_pipeline(args.model, args.adapter, procs.device)
         result = run_compbench(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), options, out,
                                args.save_images)
     else:
@@ -91,9 +94,15 @@ def run(args: argparse.Namespace) -> None:
             raise UserInputError(f"--suite geneval reads GenEval metadata (.jsonl), not {args.prompts.name}")
         options = suite_options(GenEvalOptions, raw, "geneval")
         prompts = _select(geneval_prompts(args.prompts), args)
-        pipe = load_pipeline(args.model, args.adapter, args.device)
+        pipe = load_pipeline(args.model, args.adapter, procs.device)
         result = run_geneval(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), options, out,
                              args.save_images)
+    _print(result, out)
+
+
+def _print(result, out: Path) -> None:
+    if result is None:  # not the main process: it reports
+        return
     print(result.table())
     print(f"{len(result.rows)} images in {result.seconds:.0f} s; results in {out / 'results.json'}, "
           f"grid {out / 'grid.png'}")
@@ -115,8 +124,5 @@ def _run_shapes(args: argparse.Namespace) -> None:
                              f"nothing about {args.model!r} (not a shapes-world model); on your own model, run "
                              f"`diffalign bench --suite compbench` or `--suite geneval`, or `diffalign align`")
     out = args.out or Path("runs/bench")
-    pipe = load_pipeline(args.model, args.adapter, args.device)
-    result = run_bench(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), out, args.save_images)
-    print(result.table())
-    print(f"{len(result.rows)} images in {result.seconds:.0f} s; results in {out / 'results.json'}, "
-          f"grid {out / 'grid.png'}")
+    pipe = load_pipeline(args.model, args.adapter, start_processes(args.device).device)
+    _print(run_bench(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), out, args.save_images), out)

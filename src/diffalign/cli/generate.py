@@ -10,6 +10,7 @@ from PIL import Image
 
 from ..errors import UserInputError
 from ..models import is_shapes_world_model, load_adapter, load_pipeline
+from ..processes import start as start_processes
 from ..images import save_grid
 from ..sampling import sample
 from ..sampling.guidance import CrossAttentionGuidance, GuidanceConfig
@@ -63,11 +64,11 @@ def _blend_config(args: argparse.Namespace, token: str | None) -> GuidanceConfig
                           token=token or GuidanceConfig.token)
 
 
-def _load(args: argparse.Namespace, blend: GuidanceConfig | None):
+def _load(args: argparse.Namespace, blend: GuidanceConfig | None, device):
     """The pipeline, with the guide and edit adapters in one UNet when blending."""
     if blend is None:
-        return load_pipeline(args.model, args.adapter, args.device)
-    pipe = load_pipeline(args.model, device=args.device)
+        return load_pipeline(args.model, args.adapter, device)
+    pipe = load_pipeline(args.model, device=device)
     load_adapter(pipe, args.guide, args.model, name=blend.guide)
     load_adapter(pipe, args.edit, args.model, name=blend.edit)
     if getattr(pipe.text_encoder, "peft_config", None):
@@ -91,30 +92,37 @@ def run(args: argparse.Namespace) -> None:
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(" ".join(w for w in p.text.split() if w != token))
     config = sampler_config(args)
-    pipe = _load(args, blend)
-    texts = [p.text for p in prompts for _ in range(args.n)]
-    seeds = [args.seed + k for _ in prompts for k in range(args.n)]
+    procs = start_processes(args.device)
+    pipe = _load(args, blend, procs.device)
+    part = procs.shard(range(len(prompts) * args.n))  # this process's images; image k is prompt k // n, seed k % n
+    texts = [prompts[k // args.n].text for k in part]
+    seeds = [args.seed + k % args.n for k in part]
     boosted = [[] for _ in texts]
     if args.reweight is None:
         hooks = (CrossAttentionGuidance(pipe, blend, config.guidance),) if blend else ()
-        samples = sample(pipe, texts, seeds, config, hooks)
+        samples = sample(pipe, texts, seeds, config, hooks, progress=procs.main)
     else:
         samples, boosted = _reweighted(pipe, texts, seeds, config, args.reweight, args.model)
     images_dir = args.out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "index.jsonl", "w") as index:
-        for i, s in enumerate(samples):
-            name = f"images/{i // args.n:04d}_{s.seed}.png"
-            Image.fromarray(s.image).save(args.out / name)
-            extra = {"reweighted_objects": boosted[i]} if args.reweight is not None else {}
-            index.write(json.dumps({"prompt": s.prompt, "seed": s.seed, "image": name, **s.scores, **extra}) + "\n")
-    grid = save_grid([s.image for s in samples], columns=args.n, path=args.out / "grid.png")
-    print(f"{len(samples)} images in {images_dir}, grid {grid}")
+    written = []  # each process writes its images; the main one the index and the grid
+    for k, s, b in zip(part, samples, boosted):
+        name = f"images/{k // args.n:04d}_{s.seed}.png"
+        Image.fromarray(s.image).save(args.out / name)
+        extra = {"reweighted_objects": b} if args.reweight is not None else {}
+        written.append(({"prompt": s.prompt, "seed": s.seed, "image": name, **s.scores, **extra}, s.image))
+    written = procs.gather(written)
+    if not procs.main:
+        return
+    (args.out / "index.jsonl").write_text("".join(json.dumps(row) + "\n" for row, _ in written))
+    if args.reweight is not None:
+        print(f"re-weighted {sum(bool(row['reweighted_objects']) for row, _ in written)} of {len(written)} images")
+    grid = save_grid([image for _, image in written], columns=args.n, path=args.out / "grid.png")
+    print(f"{len(written)} images in {images_dir}, grid {grid}")
 
 
 def _reweighted(pipe, texts: list[str], seeds: list[int], config, weight: float, model: str):
     from ..methods.realign import ReweightConfig, regenerate, reweight_scorer
 
     result = regenerate(pipe, texts, seeds, config, reweight_scorer(model, texts), ReweightConfig(weight=weight))
-    print(f"re-weighted {sum(bool(b) for b in result.boosted)} of {len(texts)} images")
     return result.final, result.boosted

@@ -9,7 +9,10 @@ import sys
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # before transformers is first imported
 
 from ..errors import UserInputError
+from ..processes import finish, is_main_process, launched
 from . import align, bench, compare, generate, personalize, score, world
+
+DISTRIBUTED = ("align", "generate", "score", "bench")  # the commands that run on several processes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,10 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_libraries()
     try:
+        if launched() > 1 and args.command not in DISTRIBUTED:
+            raise UserInputError(f"{args.command} runs in one process: start it without torchrun or accelerate "
+                                 f"launch (those run {', '.join(DISTRIBUTED)})")
         args.func(args)
     except UserInputError as err:
-        print(f"diffalign: error: {err}", file=sys.stderr)
+        if is_main_process():  # every process raises it; one line is printed
+            print(f"diffalign: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        finish()
     return 0
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..errors import UserInputError
 from ..models import load_pipeline
+from ..processes import start as start_processes
 from ..scorers import REGISTRY, check_scorer, scorer_class
 from .common import add_model_args, parse_options
 
@@ -59,20 +60,27 @@ def _pairs(folder: Path, prompt: str | None, index: Path | None) -> list[tuple[P
 
 def run(args: argparse.Namespace) -> None:
     raw = parse_options(args.option)
-    if args.device and "device" in {f.name for f in dataclasses.fields(scorer_class(args.scorer).Options)}:
-        raw.setdefault("device", args.device)  # --device places the scorer too, unless --option device= says
+    procs = start_processes(args.device)
+    device = str(procs.device) if procs.count > 1 else args.device  # several processes: each its own device
+    if device and "device" in {f.name for f in dataclasses.fields(scorer_class(args.scorer).Options)}:
+        raw.setdefault("device", device)  # --device places the scorer too, unless --option device= says
     options = check_scorer(args.scorer, raw)  # before any image or model loads
     pairs = _pairs(args.images, args.prompt, args.prompts)
     cls = scorer_class(args.scorer)
-    pipe = load_pipeline(args.model, args.adapter, args.device) if cls.needs_model else None
+    pipe = load_pipeline(args.model, args.adapter, procs.device) if cls.needs_model else None
     scorer = cls(options, pipe=pipe, cache_dir=args.images)
-    images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in pairs])
-    columns = scorer.score(images, [t for _, t in pairs])
+    mine = procs.shard(pairs)  # each process scores its share; the main one writes the table
+    rows = []
+    if mine:
+        columns = scorer.score(np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in mine]),
+                               [t for _, t in mine])
+        rows = [{"image": str(path), "prompt": prompt, **{k: float(v[i]) for k, v in columns.items()}}
+                for i, (path, prompt) in enumerate(mine)]
+    rows = procs.gather(rows)
+    if not procs.main:
+        return
     out = args.out or args.images / f"scores_{args.scorer}.jsonl"
-    with open(out, "w") as f:
-        for i, (path, prompt) in enumerate(pairs):
-            f.write(json.dumps({"image": str(path), "prompt": prompt,
-                                **{k: float(v[i]) for k, v in columns.items()}}) + "\n")
-    main = columns[scorer.name]
+    out.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    main = np.array([row[scorer.name] for row in rows])
     print(f"{scorer.name}: mean {main.mean():.3f}, min {main.min():.3f}, max {main.max():.3f} over {len(pairs)} "
           f"images; table in {out}")

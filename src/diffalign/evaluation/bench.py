@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -13,6 +14,7 @@ from PIL import Image
 from ..errors import UserInputError
 from ..images import save_grid
 from ..io import write_json
+from ..processes import current as current_processes
 from ..sampling import SamplerConfig, sample
 from ..world.grammar import parse
 from ..world.prompts import Prompt
@@ -80,17 +82,32 @@ def summarise(rows: list[BenchRow], seconds: float) -> BenchResult:
     return BenchResult(means, formed, float(np.mean(list(means.values()))), rows, seconds)
 
 
-def run_bench(pipe, prompts: list[Prompt], per_prompt: int = 4, seed: int = 0,
-              config: SamplerConfig = SamplerConfig(), out: Path | None = None,
-              save_images: bool = False) -> BenchResult:
-    """Seeds seed..seed+per_prompt-1 for every prompt, so two models are compared on the same noise."""
-    check_prompts(prompts)
-    t0 = time.time()
+def sample_and_score(pipe, prompts: list[Prompt], per_prompt: int, seed: int, config: SamplerConfig,
+                     score: Callable[[list[Prompt], list[np.ndarray], list[int]], list[BenchRow]]
+                     ) -> tuple[list[BenchRow], list[np.ndarray]]:
+    """Seeds seed..seed+per_prompt-1 for every prompt, sampled and read by `score`, each process its contiguous
+    share of the images; the rows and images of all of them, in order, on the main process ([] on the others)."""
+    procs = current_processes()
     expanded = [p for p in prompts for _ in range(per_prompt)]
     seeds = [seed + k for _ in prompts for k in range(per_prompt)]
-    samples = sample(pipe, [p.text for p in expanded], seeds, config)
-    images = [s.image for s in samples]
-    rows = score_images(expanded, images, seeds)
+    part = procs.shard(range(len(expanded)))
+    mine, my_seeds = [expanded[i] for i in part], [seeds[i] for i in part]
+    images = [s.image for s in sample(pipe, [p.text for p in mine], my_seeds, config, progress=procs.main)]
+    rows = score(mine, images, my_seeds) if mine else []
+    gathered = procs.gather(list(zip(rows, images)))
+    return [r for r, _ in gathered], [image for _, image in gathered]
+
+
+def run_bench(pipe, prompts: list[Prompt], per_prompt: int = 4, seed: int = 0,
+              config: SamplerConfig = SamplerConfig(), out: Path | None = None,
+              save_images: bool = False) -> BenchResult | None:
+    """Seeds seed..seed+per_prompt-1 for every prompt, so two models are compared on the same noise. Split over
+    the run's processes; the result (and out/, written by the main process) on the main process, None elsewhere."""
+    check_prompts(prompts)
+    t0 = time.time()
+    rows, images = sample_and_score(pipe, prompts, per_prompt, seed, config, score_images)
+    if not current_processes().main:
+        return None
     result = summarise(rows, time.time() - t0)
     if out is not None:
         write_bench(result, images, out, per_prompt, save_images)

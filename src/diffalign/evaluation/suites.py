@@ -19,9 +19,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserInputError
-from ..sampling import SamplerConfig, sample
+from ..processes import current as current_processes
+from ..sampling import SamplerConfig
 from ..world.prompts import Prompt
-from .bench import BenchResult, BenchRow, summarise, write_bench
+from .bench import BenchResult, BenchRow, sample_and_score, summarise, write_bench
 
 SNAPSHOT = re.compile(r"models--(?P<org>[^/]+?)--(?P<name>[^/]+)/snapshots/(?P<rev>[0-9a-f]{40})")
 
@@ -113,14 +114,14 @@ def check_categories(prompts: list[Prompt], known: tuple[str, ...], suite: str) 
 def run_suite(pipe, prompts: list[Prompt], per_prompt: int, seed: int, config: SamplerConfig,
               score: Callable[[list[Prompt], list[np.ndarray], list[int]], list[BenchRow]],
               describe: Callable[[], tuple[str, dict, dict]], out: Path | None = None,
-              save_images: bool = False) -> SuiteResult:
+              save_images: bool = False) -> SuiteResult | None:
     """Seeds seed..seed+per_prompt-1 for every prompt (as the shapes bench), `score` reads the images into rows;
-    `describe` gives (suite, evaluators, options) for results.json."""
+    `describe` gives (suite, evaluators, options) for results.json. Split over the run's processes as the shapes
+    bench; the result on the main process, None elsewhere."""
     t0 = time.time()
-    expanded = [p for p in prompts for _ in range(per_prompt)]
-    seeds = [seed + k for _ in prompts for k in range(per_prompt)]
-    images = [s.image for s in sample(pipe, [p.text for p in expanded], seeds, config)]
-    rows = score(expanded, images, seeds)
+    rows, images = sample_and_score(pipe, prompts, per_prompt, seed, config, score)
+    if not current_processes().main:
+        return None
     base = summarise(rows, time.time() - t0)
     suite, evaluators, options = describe()
     result = SuiteResult(**{f.name: getattr(base, f.name) for f in dataclasses.fields(BenchResult)},

@@ -5,6 +5,11 @@
 Every stage leaves its result on disk under the run folder and is skipped when that result is
 already there, so rerunning the same command after an interruption resumes where it stopped. What each
 stage writes where: diffalign.run_folder.RunFolder.
+
+Several processes (torchrun / accelerate launch, diffalign.processes) share every stage: candidates, scores and the
+val benchmark are split by row, training is data-parallel, and the main process alone holds the pool's table and
+writes the shared files; every decision about what is done is the main process's, handed to the others
+(docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -25,7 +31,8 @@ from ..errors import UserInputError
 from ..evaluation.bench import BenchRow, run_bench, summarise, write_bench
 from ..io import atomic_path, atomic_write_text, write_json, writer_lock
 from ..models import default_guidance, is_shapes_world_model
-from ..pool import Pool, PoolRow, row_id
+from ..pool import Pool, PoolFiles, PoolRow, row_id
+from ..processes import current as current_processes
 from ..run_folder import RoundFolder, RunFolder
 from ..sampling import encode_prompts, sample
 from ..scorers import scorer_from
@@ -53,41 +60,61 @@ def embed_prompts(pipe, prompts: list[Prompt], pool: Pool, batch_size: int) -> N
         pool.save_prompt_embeds(batch, embeds.cpu())
 
 
-def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool, round_index: int) -> list[PoolRow]:
-    """M candidates per prompt with MI filled in during sampling; resumes after the last complete batch."""
-    embed_prompts(pipe, prompts, pool, recipe.sampler.batch_size)
-    done = pool.done_ids()
+def open_pool(root: Path) -> Pool | PoolFiles:
+    """The pool as this process uses it: the main process's Pool (table and files), another's PoolFiles."""
+    return Pool(root) if current_processes().main else PoolFiles(root)
+
+
+def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool | PoolFiles,
+                  round_index: int) -> list[PoolRow]:
+    """M candidates per prompt with MI filled in during sampling; resumes after the last complete batch. Each
+    process samples its part of every global batch and writes its images and latents; the main process commits
+    the batch's rows in one transaction."""
+    procs = current_processes()
+    procs.on_main(lambda: embed_prompts(pipe, prompts, pool, recipe.sampler.batch_size))
+    done = procs.on_main(lambda: pool.done_ids())
     todo = [(i, round_index * ROUND_SEED_STRIDE + j) for i in range(len(prompts)) for j in range(recipe.candidates)
             if row_id(i, round_index * ROUND_SEED_STRIDE + j) not in done]
     hooks = (PointwiseMIHook(pipe.scheduler, recipe.mi),) if mi_during_sampling(recipe) else ()
     config = replace(recipe.sampler, keep_latents=True)
     step = config.batch_size
-    for start in tqdm(range(0, len(todo), step), desc=f"round {round_index}: candidates",
-                      initial=0, total=-(-len(todo) // step)):
-        batch = todo[start : start + step]
-        samples = sample(pipe, [prompts[i].text for i, _ in batch], [s for _, s in batch], config, hooks,
-                         progress=False)
-        first = row_id(*batch[0])
-        rows = [PoolRow(id=row_id(i, s), prompt=prompts[i].text, category=prompts[i].category, seed=s,
-                        round=round_index, image=f"images/{row_id(i, s)}.png", latents=f"latents/{first}.safetensors",
-                        scores=dict(smp.scores)) for (i, s), smp in zip(batch, samples)]
-        pool.append(rows, [smp.image for smp in samples], torch.stack([smp.latent for smp in samples]))
-    return pool.rows()
+    for batch in tqdm(procs.batches(todo, step), desc=f"round {round_index}: candidates",
+                      total=-(-len(todo) // (step * procs.count)), disable=not procs.main):
+        rows = []
+        if batch:
+            samples = sample(pipe, [prompts[i].text for i, _ in batch], [s for _, s in batch], config, hooks,
+                             progress=False)
+            first = row_id(*batch[0])
+            rows = [PoolRow(id=row_id(i, s), prompt=prompts[i].text, category=prompts[i].category, seed=s,
+                            round=round_index, image=f"images/{row_id(i, s)}.png",
+                            latents=f"latents/{first}.safetensors", scores=dict(smp.scores))
+                    for (i, s), smp in zip(batch, samples)]
+            pool.write_batch(rows, [smp.image for smp in samples], torch.stack([smp.latent for smp in samples]))
+        written = procs.gather(rows)
+        procs.on_main(lambda: pool.insert(written))
+    return procs.on_main(lambda: pool.rows())
 
 
-def score_pool(pipe, recipe: Recipe, pool: Pool, cache_dir: Path) -> list[PoolRow]:
-    """Fill each recipe scorer's columns that no sampling hook filled, saving after every batch (resumable)."""
+def score_pool(pipe, recipe: Recipe, pool: Pool | PoolFiles, cache_dir: Path) -> list[PoolRow]:
+    """Fill each recipe scorer's columns that no sampling hook filled, saving after every global batch (resumable);
+    each process scores its part of the batch."""
+    procs = current_processes()
+    rows = procs.on_main(lambda: pool.rows())
     for name in recipe.scorers:
-        todo = [r for r in pool.rows() if name not in r.scores]
+        todo = [r for r in rows if name not in r.scores]
         if not todo:
             continue
         scorer = scorer_from(name, scorer_options(recipe, name), pipe, cache_dir)
         step = recipe.score_batch
-        for start in tqdm(range(0, len(todo), step), desc=f"score {name}", total=-(-len(todo) // step)):
-            batch = todo[start : start + step]
-            columns = scorer.score(np.stack([pool.image(r) for r in batch]), [r.prompt for r in batch])
-            pool.set_scores({r.id: {k: float(v[i]) for k, v in columns.items()} for i, r in enumerate(batch)})
-    return pool.rows()
+        for batch in tqdm(procs.batches(todo, step), desc=f"score {name}", total=-(-len(todo) // (step * procs.count)),
+                          disable=not procs.main):
+            scores = {}
+            if batch:
+                columns = scorer.score(np.stack([pool.image(r) for r in batch]), [r.prompt for r in batch])
+                scores = {r.id: {k: float(v[i]) for k, v in columns.items()} for i, r in enumerate(batch)}
+            merged = {k: v for part in procs.gather([scores]) for k, v in part.items()}
+            procs.on_main(lambda: pool.set_scores(merged))
+    return procs.on_main(lambda: pool.rows())
 
 
 def selection_summary(rows: list[PoolRow], chosen: list[PoolRow], minimums: dict[str, float]) -> dict:
@@ -101,14 +128,15 @@ def selection_summary(rows: list[PoolRow], chosen: list[PoolRow], minimums: dict
 def evaluate_round(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int) -> dict:
     """The val benchmark (same prompts and seeds every round), kept in run/eval/round_<r>/ with its images: the
     reference evaluator on a shapes-world model, the recipe's own scorers on any other."""
+    procs = current_processes()
     results = run.eval_results(r)
-    if not results.exists():
+    if not procs.on_main(results.exists):
         if is_shapes_world_model(pipe.name_or_path):
             run_bench(pipe, val, recipe.eval.per_prompt, seed=0, config=recipe.sampler, out=run.eval_dir(r),
                       save_images=True)
         else:
             scorer_bench(pipe, recipe, val, run, r)
-    return json.loads(results.read_text())
+    return procs.on_main(lambda: json.loads(results.read_text()))
 
 
 def scorer_bench(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int) -> None:
@@ -117,15 +145,19 @@ def scorer_bench(pipe, recipe: Recipe, val: list[Prompt], run: RunFolder, r: int
     selector column. A self-assessment, named as such in results.json, not a benchmark's figure."""
     folder, column = run.eval_dir(r), recipe.selector.scores[0]
     val_recipe = replace(recipe, candidates=recipe.eval.per_prompt)
-    with Pool(run.eval_pool(r)) as pool:
+    with open_pool(run.eval_pool(r)) as pool:
         generate_pool(pipe, val_recipe, val, pool, 0)  # round 0's seeds: 0..candidates-1
         scored = score_pool(pipe, val_recipe, pool, run.cache_dir)
-        images = [pool.image(p) for p in scored]
-    prefix = run.eval_pool(r).relative_to(folder)  # row images are relative to the benchmark's folder
-    rows = [BenchRow(p.prompt, p.category, p.seed, p.scores[column], None, {}, 0, image=f"{prefix}/{p.image}")
-            for p in scored]
-    write_bench(summarise(rows, 0.0), images, folder, recipe.eval.per_prompt, save_images=False,
-                evaluator=f"recipe scorer column {column!r} (no reference evaluator outside the shapes world)")
+
+        def write() -> None:
+            prefix = run.eval_pool(r).relative_to(folder)  # row images are relative to the benchmark's folder
+            rows = [BenchRow(p.prompt, p.category, p.seed, p.scores[column], None, {}, 0, image=f"{prefix}/{p.image}")
+                    for p in scored]
+            write_bench(summarise(rows, 0.0), [pool.image(p) for p in scored], folder, recipe.eval.per_prompt,
+                        save_images=False,
+                        evaluator=f"recipe scorer column {column!r} (no reference evaluator outside the shapes world)")
+
+        current_processes().on_main(write)
 
 
 def prompt_index(prompts: list[Prompt]) -> dict[str, int]:
@@ -201,7 +233,7 @@ def select_round(rows: list[PoolRow], recipe: Recipe, folder: RoundFolder, round
     return chosen, pairs
 
 
-def train_round(pipe, params, recipe: Recipe, pool: Pool, chosen: list[PoolRow],
+def train_round(pipe, params, recipe: Recipe, pool: Pool | PoolFiles, chosen: list[PoolRow],
                 pairs: list[tuple[PoolRow, PoolRow]], index: dict[str, int], folder: RoundFolder) -> None:
     """Fine-tune the adapter on the selected candidates' cached latents (pairs: winners against their
     rejected partners) and save it in the diffusers LoRA format; its adapter_state.pt, written last, marks the
@@ -211,13 +243,18 @@ def train_round(pipe, params, recipe: Recipe, pool: Pool, chosen: list[PoolRow],
     if recipe.adapter.text_encoder:
         conditioning = trained_conditioning(pipe, [c.prompt for c in winners])
     else:
-        embeds = pool.prompt_embeds(index[c.prompt] for c in winners)  # only the winners' prompts are read
+        found = current_processes().on_main(lambda: pool.embed_files(index[c.prompt] for c in winners))
+        embeds = pool.read_prompt_embeds(found)  # only the winners' prompts are read
         conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
     train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder.train_state,
                   rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
-    save_adapter(pipe, recipe.adapter, folder.adapter)
-    with atomic_path(folder.adapter_state) as tmp:
-        torch.save(adapter_state(pipe), tmp)
+
+    def save() -> None:
+        save_adapter(pipe, recipe.adapter, folder.adapter)
+        with atomic_path(folder.adapter_state) as tmp:
+            torch.save(adapter_state(pipe), tmp)
+
+    current_processes().on_main(save)
 
 
 def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: Path) -> list[dict]:
@@ -228,14 +265,22 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: P
         recipe = replace(recipe, sampler=replace(recipe.sampler, guidance=default_guidance(pipe.name_or_path)))
     run = RunFolder(out)
     run.root.mkdir(parents=True, exist_ok=True)
-    with writer_lock(run.lock, run.root, "wait for that run to finish, or give another --out"):
+    with ExitStack() as lock:  # the main process holds it for all (its refusal reaches every process)
+        current_processes().on_main(lambda: lock.enter_context(
+            writer_lock(run.lock, run.root, "wait for that run to finish, or give another --out")))
         return _align_rounds(pipe, recipe, prompts, val, run)
 
 
 def _align_rounds(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], run: RunFolder) -> list[dict]:
     """align's work, under the run folder's writer lock."""
-    check_resumable(run, run_inputs(pipe, recipe, prompts, val))
-    write_json(run.recipe, asdict(recipe), default=str)
+    procs = current_processes()
+    inputs = run_inputs(pipe, recipe, prompts, val)
+
+    def start() -> None:
+        check_resumable(run, inputs)
+        write_json(run.recipe, asdict(recipe), default=str)
+
+    procs.on_main(start)
     evals = [evaluate_round(pipe, recipe, val, run, 0)] if val else []
     if evals:
         log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
@@ -243,13 +288,13 @@ def _align_rounds(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt]
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):
         folder = run.round(r)
-        if folder.adapter_state.exists():  # round finished earlier: restore its adapter and move on
+        if procs.on_main(folder.adapter_state.exists):  # round finished earlier: restore its adapter, move on
             load_adapter_state(pipe, torch.load(folder.adapter_state, weights_only=False))
         else:
-            with Pool(folder.pool) as pool:
+            with open_pool(folder.pool) as pool:
                 generate_pool(pipe, recipe, prompts, pool, r)
                 rows = score_pool(pipe, recipe, pool, run.cache_dir)
-                chosen, pairs = select_round(rows, recipe, folder, r)
+                chosen, pairs = procs.on_main(lambda: select_round(rows, recipe, folder, r))
                 train_round(pipe, params, recipe, pool, chosen, pairs, index, folder)
         if val:
             evals.append(evaluate_round(pipe, recipe, val, run, r))

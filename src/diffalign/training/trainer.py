@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from ..errors import UserInputError
 from ..io import atomic_path
+from ..processes import current as current_processes
 from ..sampling.sampler import training_schedule
 from .adapters import adapter_state, load_adapter_state
 
@@ -172,7 +173,10 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     noise_scheduler = training_schedule(pipe.scheduler)
     T = noise_scheduler.config.num_train_timesteps
     upcast_trainable(params)  # the float32 master weights (attach_adapter already makes them so)
-    # single process: where accelerate's `accelerator.prepare(unet, opt)` would wrap them for several
+    # data-parallel over the run's processes: each takes its contiguous share of every batch (the same draws on all)
+    # and their gradients are summed before the step, so the step is the single-process one (docs/scaling.md)
+    procs = current_processes()
+    mine = range(procs.index * n // procs.count, (procs.index + 1) * n // procs.count)
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     start, losses, generator_state = 0, [], None
@@ -229,15 +233,20 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         with checkpointing([m for m in models if any(p.requires_grad for p in m.parameters())],
                            config.gradient_checkpointing):
             for step in tqdm(range(start, config.steps), initial=start, total=config.steps, desc="fine-tune",
-                             disable=not progress, mininterval=5):
+                             disable=not progress or not procs.main, mininterval=5):
                 # every draw for the whole batch, in one order, whatever the micro-batches
                 idx = torch.randint(0, len(latents), (n,), generator=gen)
                 noise = torch.randn((n, *latents.shape[1:]), generator=gen)
                 t = torch.randint(0, T, (n,), generator=gen)
                 opt.zero_grad()
-                parts = [backward(idx[lo : lo + micro], noise[lo : lo + micro], t[lo : lo + micro])
-                         for lo in range(0, n, micro)]
-                loss = parts[0] if len(parts) == 1 else torch.stack(parts).sum()
+                bounds = [(lo, min(lo + micro, mine.stop)) for lo in range(mine.start, mine.stop, micro)]
+                parts = [backward(idx[lo:hi], noise[lo:hi], t[lo:hi]) for lo, hi in bounds]
+                loss = torch.stack(parts).sum() if parts else torch.zeros((), device=device)
+                if procs.count > 1:
+                    for p in params:  # a process without rows this step still takes part in the sum
+                        if p.grad is None:
+                            p.grad = torch.zeros_like(p)
+                    procs.all_sum([loss.reshape(1), *(p.grad for p in params)])
                 value = loss.item()
                 if not math.isfinite(value):  # before the optimizer steps: the weights stay as they were
                     raise stop(step + 1, f"loss is {value}")
@@ -249,10 +258,11 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
                 if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
                     if not all(torch.isfinite(p).all() for p in params):  # only finite states are saved
                         raise stop(step + 1, "the adapter weights are not finite")
-                    with atomic_path(state_path) as tmp:
-                        torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
-                                    "losses": losses, "generator": gen.get_state(),
-                                    **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}, tmp)
+                    if procs.main:  # the weights are the same in every process; the main one saves them
+                        with atomic_path(state_path) as tmp:
+                            torch.save({"adapter": adapter_state(pipe), "opt": opt.state_dict(), "step": step + 1,
+                                        "losses": losses, "generator": gen.get_state(),
+                                        **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}, tmp)
     finally:
         unet.eval()
         pipe.text_encoder.eval()

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from transformers import BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipProcessor
 from transformers.models.blip import BlipImageProcessorPil
 
+from ..world.prompts import is_held_out
 from ..world.render import PlacedObject, render_prompt
 from ..world.spec import PromptSpec
 from ..world.vocab import IMAGE_SIZE, words
@@ -66,11 +67,13 @@ def describe(spec: PromptSpec, objects: list[PlacedObject]) -> str:
 def scene_batch(stream: SceneStream, n: int) -> tuple[np.ndarray, list[str]]:
     """n renders of fresh train-distribution prompts and their full descriptions."""
     images, captions = [], []
-    for _ in range(n):
+    while len(images) < n:
         spec = stream.spec()
         image, objects = render_prompt(spec, int(stream.rng.integers(2**31)))
-        images.append(image)
-        captions.append(describe(spec, objects))
+        caption = describe(spec, objects)
+        if not is_held_out(caption):  # filling in attributes can spell a held-out prompt (a single object)
+            images.append(image)
+            captions.append(caption)
     return np.stack(images), captions
 
 

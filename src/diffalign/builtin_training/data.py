@@ -1,4 +1,6 @@
-"""Training data for the built-in model: renders of random train-distribution prompts, never a val prompt."""
+"""Training data for the built-in model: renders of random train-distribution prompts, never a held-out prompt
+(`world.prompts.is_held_out`: val, test and the independent check), as a caption, a swapped caption, a hard
+negative or a twin."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import torch
 
 from ..images import to_tensor
 from ..world.perturb import attribute_swaps
-from ..world.prompts import random_spec, val_prompt_texts
+from ..world.prompts import is_held_out, random_spec
 from ..world.render import render_prompt
 from ..world.spec import PromptSpec
 from ..world.vocab import (AUX_CATEGORIES, CATEGORIES, COLORS, OPPOSITE_RELATION, RELATIONS, SHAPES, TEXTURES,
@@ -17,25 +19,23 @@ from ..world.vocab import (AUX_CATEGORIES, CATEGORIES, COLORS, OPPOSITE_RELATION
 
 
 class SceneStream:
-    """Endless (image, caption) batches from all categories; val prompts are rejected."""
+    """Endless (image, caption) batches from all categories; held-out prompts are rejected."""
 
     def __init__(self, seed: int, textured: bool = False):
         """textured=True gives every object without a texture a random one (autoencoder data: the
         stripes and checks are the hardest pixels to carry through the 8x8 latent)."""
         self.rng = np.random.default_rng(seed)
-        self.val = val_prompt_texts()
         self.categories = CATEGORIES + AUX_CATEGORIES
         self.textured = textured
 
     def spec(self) -> PromptSpec:
         while True:
             spec = random_spec(str(self.rng.choice(self.categories)), self.rng)
-            if spec.text() in self.val:
-                continue
             if self.textured:
                 for i, o in enumerate(spec.objects):
                     spec = spec.with_object(i, texture=o.texture or str(self.rng.choice(TEXTURES)))
-            return spec
+            if not is_held_out(spec.text()):
+                return spec
 
     def batch(self, n: int) -> tuple[torch.Tensor, list[PromptSpec]]:
         specs = [self.spec() for _ in range(n)]
@@ -76,10 +76,10 @@ def contrastive_batch(stream: SceneStream, n: int, twins: dict[str, int] | None 
     images, specs = stream.batch(n)
     twin_specs = []
     for kind, count in (twins or {}).items():
-        twin_specs += [t for t in map(TWIN_CHANGES[kind], specs) if t is not None][:count]
+        twin_specs += [t for t in map(TWIN_CHANGES[kind], specs) if allowed(t)][:count]
     if twin_specs:
         images, specs = torch.cat([images, stream.render(twin_specs)]), specs + twin_specs
-    negatives = [next((t for t in (change(s) for change in changes) if t is not None), None)
+    negatives = [next((t for t in (change(s) for change in changes) if allowed(t)), None)
                  or hard_negative(s, stream.rng) for s in specs]
     return images, [s.text() for s in specs], [s.text() for s in negatives]
 
@@ -98,7 +98,25 @@ def hard_negative(spec: PromptSpec, rng: np.random.Generator) -> PromptSpec:
         if group.color:
             options.append(spec.with_object(0, color=str(rng.choice([c for c in COLORS if c != group.color]))))
         options.append(spec.with_object(0, shape=str(rng.choice([s for s in SHAPES if s != group.shape]))))
+    options = [o for o in options if allowed(o)] or [o for o in one_word_changes(spec) if allowed(o)]
     return options[int(rng.integers(len(options)))]
+
+
+def one_word_changes(spec: PromptSpec) -> list[PromptSpec]:
+    """Every scene one colour, shape or count away: the fallback negatives when all the binding ones are held out
+    (numeracy's small space is half held out)."""
+    out = []
+    for i, group in enumerate(spec.objects):
+        out += [spec.with_object(i, color=c) for c in COLORS if c != group.color]
+        out += [spec.with_object(i, shape=s) for s in SHAPES if s != group.shape]
+        if len(spec.objects) == 1:
+            out += [spec.with_object(i, count=c) for c in (1, 2, 3, 4) if c != group.count]
+    return out
+
+
+def allowed(spec: PromptSpec | None) -> bool:
+    """A derived scene (twin, negative, swap) that may enter training: it exists and is not held out."""
+    return spec is not None and not is_held_out(spec.text())
 
 
 def binding_noise(captions: list[str], share: float, rng: np.random.Generator) -> list[str]:
@@ -110,6 +128,6 @@ def binding_noise(captions: list[str], share: float, rng: np.random.Generator) -
 
     noisy = []
     for caption in captions:
-        swaps = attribute_swaps(parse(caption)) if rng.random() < share else []
+        swaps = [s for s in attribute_swaps(parse(caption)) if allowed(s)] if rng.random() < share else []
         noisy.append(swaps[int(rng.integers(len(swaps)))].text() if swaps else caption)
     return noisy

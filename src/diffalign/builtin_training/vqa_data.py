@@ -25,14 +25,14 @@ from ..world.render import PlacedObject, render_prompt, shape_mask
 from ..world.spec import PromptSpec
 from ..world.vocab import IMAGE_SIZE
 from ..images import to_tensor, to_uint8
-from .data import SceneStream, hard_negative
+from .data import SceneStream, allowed, hard_negative
 from ..questions.scene_answers import SceneObject, answer
 
 
 def scene_questions(spec: PromptSpec, objects: list[SceneObject], generator: QuestionGenerator,
                     rng: np.random.Generator) -> list[tuple[str, str, bool]]:
     """(question, kind, answer) of the scene's prompt and its one-change neighbours, each question once."""
-    specs = [spec, *(v for _, v in one_change_variants(spec, rng)), hard_negative(spec, rng)]
+    specs = [spec, *(v for _, v in one_change_variants(spec, rng) if allowed(v)), hard_negative(spec, rng)]
     out: dict[str, tuple[str, bool]] = {}
     for s in specs:
         answers: dict[int, bool | None] = {}

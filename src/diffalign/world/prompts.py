@@ -1,9 +1,12 @@
-"""The six benchmark categories as prompt generators, and the shipped train/val prompt files."""
+"""The six benchmark categories as prompt generators, the shipped train/val/test prompt files, and the rule that
+keeps held-out prompts out of training."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -60,24 +63,54 @@ class Prompt:
 
 PROMPT_DIR = resources.files("diffalign.world") / "prompts"
 SPLIT_SIZES = {"val": 60, "train": 150}
+TEST_SIZE = 60  # per benchmark category: test is drawn after val and train, from the same grammar
+
+
+def text_hash(text: str) -> str:
+    """The SHA-256 hex digest of a prompt's UTF-8 text: how the independent check's prompts are known."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def heldout_hashes() -> frozenset[str]:
+    """Hashes of the independent check's prompts (heldout.sha256, copied from the project's shared/heldout:
+    60 per category, 24 for numeracy; the texts are not given)."""
+    return frozenset((PROMPT_DIR / "heldout.sha256").read_text().split())
+
+
+def _draw(category: str, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
+    """Up to n distinct prompts of a category, in drawn order, none in `exclude` or the independent check."""
+    chosen: list[str] = []
+    for _ in range(100 * n):
+        text = random_spec(category, rng).text()
+        if text not in exclude and text_hash(text) not in heldout_hashes():
+            exclude.add(text)
+            chosen.append(text)
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def make_prompt_sets(seed: int = 0) -> dict[tuple[str, str], list[str]]:
-    """Disjoint val and train prompt lists for every category (val drawn first)."""
+    """Disjoint val, train and test prompt lists for every category (single objects have no test).
+
+    Val and train are drawn first, as they always were. Test is drawn afterwards with its own generator, from
+    prompts in neither, where the grammar leaves room; shape and numeracy have 288 prompts each, too few for
+    val + train + the independent check + test, so their test also takes prompts of the train draw, which
+    then leave train (train stays disjoint from test)."""
     rng = np.random.default_rng(seed)
     out: dict[tuple[str, str], list[str]] = {}
     for category in CATEGORIES + AUX_CATEGORIES:
         taken: set[str] = set()
         for split, n in SPLIT_SIZES.items():
-            chosen: list[str] = []
-            for _ in range(100 * n):
-                text = random_spec(category, rng).text()
-                if text not in taken:
-                    taken.add(text)
-                    chosen.append(text)
-                if len(chosen) == n:
-                    break
-            out[(category, split)] = chosen
+            out[(category, split)] = _draw(category, n, rng, taken)
+    for category in CATEGORIES:
+        val, train = out[(category, "val")], out[(category, "train")]
+        test_rng = np.random.default_rng([seed, 1])
+        test = _draw(category, TEST_SIZE, test_rng, set(val) | set(train))
+        test += _draw(category, TEST_SIZE - len(test), test_rng, set(val) | set(test))
+        out[(category, "test")] = test
+        out[(category, "train")] = [t for t in train if t not in set(test)]
     return out
 
 
@@ -91,6 +124,8 @@ def shipped_prompts(split: str, categories=CATEGORIES) -> list[Prompt]:
     out = []
     for category in categories:
         path = PROMPT_DIR / f"{category}_{split}.txt"
+        if not path.is_file() and split == "test" and category in AUX_CATEGORIES:
+            continue
         out.extend(Prompt(t, category) for t in path.read_text().splitlines() if t.strip())
     return out
 
@@ -106,9 +141,15 @@ def first_per_category(prompts: list[Prompt], n: int) -> list[Prompt]:
     return out
 
 
-def val_prompt_texts() -> set[str]:
-    """Every shipped val prompt: never used to train the built-in model."""
-    return {p.text for p in shipped_prompts("val", CATEGORIES + AUX_CATEGORIES)}
+@lru_cache(maxsize=1)
+def _held_out_texts() -> frozenset[str]:
+    return frozenset(p.text for split in ("val", "test") for p in shipped_prompts(split, CATEGORIES + AUX_CATEGORIES))
+
+
+def is_held_out(text: str) -> bool:
+    """A shipped val or test prompt or one of the independent check's: it never enters any training stage of the
+    built-in model or its scorers, as a caption, a caption swap's output, a hard negative, a twin or a contrast."""
+    return text in _held_out_texts() or text_hash(text) in heldout_hashes()
 
 
 class PromptFileError(UserInputError):

@@ -17,7 +17,7 @@ from diffalign.methods.recipe import load_recipe
 from diffalign.prompt_sets import COMPBENCH_CATEGORIES
 from diffalign.sampling import SamplerConfig
 from diffalign.world.grammar import in_shapes_world
-from diffalign.world.prompts import shipped_prompts
+from diffalign.world.prompts import first_per_category, shipped_prompts
 
 MODEL_FLAGS = {"--model", "--device"}
 SAMPLER_FLAGS = {"--steps", "--guidance", "--scheduler", "--batch-size"}
@@ -106,6 +106,8 @@ def test_in_shapes_world():
 
 def test_align_prompts_defaults_and_first_per_category():
     recipe = load_recipe("mitune", builtin_model=True)
+    assert recipe.eval.split == "test"  # the built-in model reports the split nobody tunes on
+    recipe = replace(recipe, eval=replace(recipe.eval, split="val", per_category=40))
     train, val = align_prompts(replace(recipe, prompts_per_category=None), shapes_world_model=True)
     assert train == shipped_prompts("train")
     shipped_val, per = shipped_prompts("val"), recipe.eval.per_category
@@ -118,6 +120,10 @@ def test_align_prompts_defaults_and_first_per_category():
     assert len(categories) == 6 and all(sum(p.category == c for p in train) == 16 for c in categories)
     first = {c: next(p for p in shipped_prompts("train") if p.category == c) for c in categories}
     assert all(next(p for p in train if p.category == c) == first[c] for c in categories)
+    _, test = align_prompts(replace(recipe, eval=replace(recipe.eval, split="test")), shapes_world_model=True)
+    assert test == first_per_category(shipped_prompts("test"), 40) and not {p.text for p in test} & {p.text for p in val}
+    with pytest.raises(UserInputError, match="T2I-CompBench ships train and val splits only"):
+        align_prompts(replace(recipe, eval=replace(recipe.eval, split="test")), shapes_world_model=False)
 
 
 def test_align_prompts_shapes_world_checks(tmp_path, caplog):

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..evaluation.table import before_after_table
 from ..methods.loop import align
 from ..methods.prompts import align_prompts
-from ..methods.recipe import Recipe, check_recipe, load_recipe, override
+from ..methods.recipe import EVAL_SPLITS, Recipe, check_recipe, load_recipe, override
 from ..models import is_shapes_world_model, load_pipeline
 from ..processes import is_main_process, start as start_processes
 from ..run_folder import RunFolder
@@ -59,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mi-batch", type=int, help="point-wise MI scored on the images: images per UNet batch "
                    "([mi] batch_size)")
     p.add_argument("--eval-per-category", type=int, help="val prompts per category in the before/after table")
+    p.add_argument("--eval-split", choices=EVAL_SPLITS, help="shipped split of the before/after table without "
+                   "--val-prompts: val (tune on it) or test (the shapes world's, never tuned on: report it)")
     p.add_argument("--out", type=Path, default=Path("runs/align"))
     add_model_args(p)
     add_sampler_args(p, recipe=True)  # for candidates and evaluation
@@ -80,6 +82,7 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.scheduler": args.scheduler,
                          "sampler.batch_size": args.batch_size, "eval.per_category": args.eval_per_category,
+                         "eval.split": args.eval_split,
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
                          "mi.n_timesteps": args.mi_timesteps, "mi.batch_size": args.mi_batch,
                          "score_batch": args.score_batch, **train_memory_overrides(args)})
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
     if not procs.main:  # the main process reports
         return
     if evals:
-        print(before_after_table(evals))
+        print(before_after_table(evals, args.val_prompts.name if args.val_prompts else recipe.eval.split))
     from ..reporting.report import write_report
 
     report = write_report(args.out)

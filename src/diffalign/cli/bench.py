@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts", type=Path, help="prompt file: shapes / compbench: .txt with --category or a name like "
                    "color_val.txt, .jsonl with prompt and category; geneval: .jsonl in GenEval's metadata format")
     p.add_argument("--category", help="category of a .txt prompt file")
+    p.add_argument("--split", choices=("val", "test"), default="val", help="--suite shapes without --prompts: the "
+                   "shipped val sets (tune on them) or test sets (never tuned on: report them)")
     p.add_argument("--categories", help="comma-separated subset of categories (GenEval: tags) to run")
     p.add_argument("--per-prompt", type=int, default=4, help="images per prompt (seeds SEED..SEED+N-1)")
     p.add_argument("--limit", type=int, help="use only the first N prompts of each category")
@@ -117,7 +119,7 @@ def _run_shapes(args: argparse.Namespace) -> None:
     if args.category is not None and args.category not in CATEGORIES + AUX_CATEGORIES:
         raise UserInputError(f"--category {args.category!r}: the shapes world's are "
                              f"{', '.join(CATEGORIES + AUX_CATEGORIES)}")
-    prompts = _select(read_prompts(args) if args.prompts else shipped_prompts("val"), args)
+    prompts = _select(read_prompts(args) if args.prompts else shipped_prompts(args.split), args)
     check_prompts(prompts)
     if not is_shapes_world_model(args.model):
         raise UserInputError(f"--suite shapes reads images with the shapes world's reference evaluator, which says "

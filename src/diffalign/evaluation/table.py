@@ -5,8 +5,9 @@ from __future__ import annotations
 from .stats import gain_interval
 
 
-def before_after_table(evals: list[dict]) -> str:
-    """Scores per round, the last round's change and its 95 % interval (paired bootstrap over val prompts)."""
+def before_after_table(evals: list[dict], prompts: str = "val") -> str:
+    """Scores per round, the last round's change and its 95 % interval (paired bootstrap over the benchmark's
+    prompts, named by `prompts`: val, test or a file)."""
     categories = list(evals[0]["categories"])
     head = f"{'category':<10}" + "".join(f"{'base' if r == 0 else f'R={r}':>8}" for r in range(len(evals)))
     head += f"{'delta':>8}{'95 %':>16}"
@@ -30,5 +31,5 @@ def before_after_table(evals: list[dict]) -> str:
         lines.append(line)
     for r, (after, (lo, hi)) in enumerate(zip(evals[1:], mean_bounds), 1):
         lines.append(f"R={r} mean gain {100 * (after['mean'] - evals[0]['mean']):+.1f} points, 95 % interval "
-                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] over the val prompts (paired bootstrap)")
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] over the {prompts} prompts (paired bootstrap)")
     return "\n".join(lines)

@@ -122,16 +122,17 @@ def write_report(out: Path) -> Path:
     run = RunFolder(out)
     run.report_dir.mkdir(parents=True, exist_ok=True)
     evals = load_evals(run)
+    recipe = json.loads(run.recipe.read_text()) if run.recipe.exists() else {}
+    split = recipe.get("eval", {}).get("split", "val")
     figures = []
     if len(evals) > 1:
         _curves(evals, run.curves_figure)
-        figures.append((run.curves_figure, "val score per category across rounds"))
+        figures.append((run.curves_figure, f"{split} score per category across rounds"))
         figures += _before_after(run, evals)
-    recipe = run.recipe.read_text() if run.recipe.exists() else "{}"
-    figures += _pool_figures(run, json.loads(recipe).get("scorers", ["mi"]))
+    figures += _pool_figures(run, recipe.get("scorers", ["mi"]))
     body = [f"<h1>diffalign run: {html.escape(run.name)}</h1>",
-            "<h2>Val scores (reference evaluator, %)</h2>",
-            f"<pre>{html.escape(before_after_table(evals))}</pre>" if evals else "<p>no evaluation yet</p>"]
+            f"<h2>Scores on the {split} prompts (%)</h2>",
+            f"<pre>{html.escape(before_after_table(evals, split))}</pre>" if evals else "<p>no evaluation yet</p>"]
     selection = _selection_table(run)
     if selection:
         body.append(f"<h2>Selection per round</h2><pre>{html.escape(selection)}</pre>")

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny randomly initialised Stable Diffusion pipeline built from configs."""
+"""Shared fixtures: tiny randomly initialised Stable Diffusion (1.x, 2.x, XL) pipelines built from configs."""
 
 from __future__ import annotations
 
@@ -40,6 +40,41 @@ def build_tiny_pipeline(out: Path, width: int = 32, prediction_type: str = "epsi
     return out
 
 
+def build_tiny_xl_pipeline(out: Path, prediction_type: str = "epsilon") -> Path:
+    """A real StableDiffusionXLPipeline folder with random weights: CLIPTextModel + CLIPTextModelWithProjection
+    (penultimate states concatenated to the UNet's 64-wide context, pooled embedding from the second), a UNet with
+    the text_time added embedding (6 time ids), the SD tiny VAE (64 px images), Euler as SDXL ships it."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from diffalign.builtin_training.configs import make_train_scheduler
+    from diffalign.builtin_training.tokenizer import build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(out.parent / (out.name + "-tokenizer"))
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=tokenizer.model_max_length,
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.eos_token_id)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text))
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text, projection_dim=32))
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
+                        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                        block_out_channels=[8, 8, 8, 8], layers_per_block=1, norm_num_groups=4)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), cross_attention_dim=64, attention_head_dim=2,
+                                norm_num_groups=8, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), addition_embed_type="text_time",
+                                addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32)
+    scheduler = EulerDiscreteScheduler.from_config(make_train_scheduler().config, prediction_type=prediction_type,
+                                                   timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                                     tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
+                                     force_zeros_for_empty_prompt=True, add_watermarker=False)
+    pipe.save_pretrained(out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
@@ -49,6 +84,18 @@ def tiny_model(tmp_path_factory) -> Path:
 def tiny_model_v(tmp_path_factory) -> Path:
     """An SD 2.x-style folder: the same architecture, trained (here: declared) for v-prediction."""
     return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd-v", prediction_type="v_prediction")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_xl(tmp_path_factory) -> Path:
+    """An SDXL folder (epsilon, force_zeros_for_empty_prompt as the base model ships)."""
+    return build_tiny_xl_pipeline(tmp_path_factory.mktemp("models") / "tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_xl_v(tmp_path_factory) -> Path:
+    """An SDXL folder declared for v-prediction (as v-tuned SDXL fine-tunes are)."""
+    return build_tiny_xl_pipeline(tmp_path_factory.mktemp("models") / "tiny-sdxl-v", prediction_type="v_prediction")
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +159,19 @@ def tiny_grounding(tmp_path_factory) -> Path:
     build_owlvit(folder / "owl")
     build_sam(folder / "sam")
     return folder
+
+
+# Tiny flow-matching pipelines (tests/tiny_models.py): SD3 / SD3.5 (MMDiT) and Flux (guidance-distilled).
+
+@pytest.fixture(scope="session")
+def tiny_sd3(tmp_path_factory) -> Path:
+    from tiny_models import build_sd3
+
+    return build_sd3(tmp_path_factory.mktemp("models") / "tiny-sd3")
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tmp_path_factory) -> Path:
+    from tiny_models import build_flux
+
+    return build_flux(tmp_path_factory.mktemp("models") / "tiny-flux")

@@ -239,3 +239,92 @@ def build_dpt_depth(out: Path) -> Path:
 BUILDERS = {"blip": build_blip_captioner, "blip_vqa": build_blip_vqa, "blip2": build_blip2, "owlvit": build_owlvit,
             "owlv2": build_owlv2, "grounding_dino": build_grounding_dino, "sam": build_sam, "clip": build_clip,
             "dpt": build_dpt_depth}
+
+
+# Flow-matching pipelines (SD3 / SD3.5 and Flux), built from configs with the real diffusers and transformers
+# classes, 32 px images (a 4 x 4 x 16 latent), saved so `DiffusionPipeline.from_pretrained(folder)` loads them.
+
+SD3_VAE = dict(scaling_factor=1.5305, shift_factor=0.0609)  # stabilityai/stable-diffusion-3-medium's VAE
+FLUX_VAE = dict(scaling_factor=0.3611, shift_factor=0.1159)  # black-forest-labs/FLUX.1-dev's VAE
+T5_WIDTH = 64
+
+
+def t5_tokenizer():
+    """A T5Tokenizer (tokenizers-backed) over a Unigram model trained with `tokenizers` on the same corpus, T5's
+    special ids (<pad> 0, </s> 1, <unk> 2) and no sentinel ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import T5Tokenizer
+
+    unigram = Tokenizer(models.Unigram())
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    unigram.train_from_iterator([line.lower() for line in corpus()], trainers.UnigramTrainer(
+        vocab_size=2000, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False))
+    vocab = json.loads(unigram.to_str())["model"]["vocab"]
+    return T5Tokenizer(vocab=[tuple(v) for v in vocab], extra_ids=0)
+
+
+def _clip_text(tok, projection: bool):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(vocab_size=len(tok), max_position_embeddings=tok.model_max_length, projection_dim=32,
+                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                            pad_token_id=tok.eos_token_id, hidden_act="gelu", **{**TOWER, "num_hidden_layers": 2})
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config)
+
+
+def _t5(tok):
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(vocab_size=len(tok), d_model=T5_WIDTH, d_ff=64, d_kv=16, num_layers=1, num_heads=2,
+                                   relative_attention_num_buckets=8, pad_token_id=tok.pad_token_id,
+                                   eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id))
+
+
+def _flow_vae(factors: dict):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, sample_size=32,
+                         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                         block_out_channels=[8, 8, 8, 8], layers_per_block=1, norm_num_groups=4, use_quant_conv=False,
+                         use_post_quant_conv=False, **factors)
+
+
+def build_sd3(out: Path) -> Path:
+    """StableDiffusion3Pipeline: an MMDiT (SD3Transformer2DModel, patch 2, 2 joint blocks), two CLIP text encoders
+    with projection (pooled 2 x 32) and a T5 encoder, FlowMatchEulerDiscreteScheduler with SD3's shift 3."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    from diffalign.builtin_training.tokenizer import build_tokenizer
+
+    clip_tok, t5_tok = build_tokenizer(out.parent / (out.name + "-tokenizer")), t5_tokenizer()
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(sample_size=4, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
+                                        attention_head_dim=8, num_attention_heads=2, joint_attention_dim=T5_WIDTH,
+                                        caption_projection_dim=16, pooled_projection_dim=64, pos_embed_max_size=8)
+    pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+                                    vae=_flow_vae(SD3_VAE), text_encoder=_clip_text(clip_tok, True),
+                                    tokenizer=clip_tok, text_encoder_2=_clip_text(clip_tok, True),
+                                    tokenizer_2=clip_tok, text_encoder_3=_t5(t5_tok), tokenizer_3=t5_tok)
+    pipe.save_pretrained(out)
+    return out
+
+
+def build_flux(out: Path) -> Path:
+    """FluxPipeline: FluxTransformer2DModel (1 double + 1 single block, guidance embedding, 2 x 2 packed latents,
+    64 channels), CLIP pooled + T5, FlowMatchEulerDiscreteScheduler with FLUX.1-dev's resolution-dependent shift."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+    from diffalign.builtin_training.tokenizer import build_tokenizer
+
+    clip_tok, t5_tok = build_tokenizer(out.parent / (out.name + "-tokenizer")), t5_tokenizer()
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
+                                         attention_head_dim=8, num_attention_heads=2, joint_attention_dim=T5_WIDTH,
+                                         pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(4, 2, 2))
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                                base_image_seq_len=256, max_image_seq_len=4096)
+    pipe = FluxPipeline(transformer=transformer, scheduler=scheduler, vae=_flow_vae(FLUX_VAE),
+                        text_encoder=_clip_text(clip_tok, False), tokenizer=clip_tok, text_encoder_2=_t5(t5_tok),
+                        tokenizer_2=t5_tok)
+    pipe.save_pretrained(out)
+    return out

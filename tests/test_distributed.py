@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from diffalign.cli.main import main
@@ -137,3 +138,19 @@ def test_a_refusal_is_one_line_from_the_main_process(tiny_model, single, tmp_pat
     lines = [line for line in err.splitlines() if line.startswith("diffalign: error:")]
     assert len(lines) == 1 and "holds a run made with other sampler" in lines[0], err[-3000:]
     assert err.count("exitcode  : 2") == 2 and "[rank" not in err  # both exit 2, no traceback of a process
+
+
+def test_generate_on_two_processes_writes_the_single_process_images(tiny_model, tmp_path):
+    args = ["generate", "--model", str(tiny_model), "--prompt", "a red circle", "--prompt", "two green crosses",
+            "--per-prompt", "3", "--seed", "5", "--steps", "3", "--device", "cpu"]  # 6 images: 3 per process, prompts split
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    job = launch([*args, "--out", str(tmp_path / "two")])
+    out, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err[-3000:]
+    assert out.count("images in") == 1
+    index = [(tmp_path / run / "index.jsonl").read_text().splitlines() for run in ("one", "two")]
+    assert len(index[0]) == 6 and [json.loads(r)["image"] for r in index[0]] == [json.loads(r)["image"] for r in index[1]]
+    for row in map(json.loads, index[0]):
+        images = [np.asarray(Image.open(tmp_path / run / row["image"])).astype(int) for run in ("one", "two")]
+        assert np.abs(images[0] - images[1]).max() <= 2
+    assert Image.open(tmp_path / "two" / "grid.png").size == Image.open(tmp_path / "one" / "grid.png").size

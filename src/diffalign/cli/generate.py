@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserInputError
-from ..models import is_shapes_world_model, load_adapter, load_pipeline
+from ..models import family_of, is_shapes_world_model, load_adapter, load_pipeline
 from ..processes import start as start_processes
 from ..images import save_grid
 from ..sampling import sample
@@ -25,7 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "and OUT/index.jsonl. Seeds are SEED..SEED+N-1 for every prompt.")
     p.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     p.add_argument("--prompts", type=Path, help="a prompt file (.txt one per line, or .jsonl)")
-    p.add_argument("--n", type=int, default=4, help="images per prompt")
+    p.add_argument("--n", "--per-prompt", dest="n", type=int, default=4,
+                   help="images per prompt (--per-prompt under torchrun / accelerate launch, whose parsers take --n "
+                   "for an abbreviation of their own options)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/generate"))
     p.add_argument("--reweight", type=float, metavar="W",
@@ -71,7 +73,7 @@ def _load(args: argparse.Namespace, blend: GuidanceConfig | None, device):
     pipe = load_pipeline(args.model, device=device)
     load_adapter(pipe, args.guide, args.model, name=blend.guide)
     load_adapter(pipe, args.edit, args.model, name=blend.edit)
-    if getattr(pipe.text_encoder, "peft_config", None):
+    if any(getattr(m, "peft_config", None) for m in family_of(pipe).text_encoders().values()):
         raise UserInputError("cross-attention guidance needs UNet-only LoRA checkpoints (these adapt the text encoder)")
     return pipe
 

@@ -35,7 +35,8 @@ class _Folder:
 class RunFolder(_Folder):
     """The paths of an align run:
 
-        run/.lock                        the writer lock: held by the one align process writing the run (io.writer_lock)
+        run/.lock                        the writer lock: held by the align job writing the run (its main process;
+                                         io.writer_lock)
         run/recipe.json                  the resolved recipe
         run/inputs.json                  what the pools and evals depend on; a rerun with other inputs is refused
         run/eval/round_<r>/              val benchmark of the model after round r (0 = base): results.json, images

@@ -128,7 +128,7 @@ def run_subject(args, subject: Subject, clip, dino, sampler: SamplerConfig) -> d
     (out / "refs").mkdir(parents=True, exist_ok=True)
     for i, im in enumerate(refs):
         Image.fromarray(im).save(out / "refs" / f"{i}.png")
-    adapter = AdapterConfig(kind="lora", rank=8, alpha=8, target_modules=tuple(args.targets))
+    adapter = AdapterConfig(kind="lora", rank=8, alpha=8, target_modules=args.targets and tuple(args.targets))
     class_prompt = (ObjectSpec(subject.shape, color=subject.colors[0]).phrase() if args.coloured_class
                     else subject.class_prompt)
     config = PersonalizeConfig(token=TOKEN, class_prompt=class_prompt, save_every=args.save_every,
@@ -246,9 +246,9 @@ def main() -> None:
                         help="class prompt 'an orange square' (the subject's first colour) instead of 'a square': "
                         "every built-in caption colours every object, so the bare class lies outside the base "
                         "model's prior")
-    parser.add_argument("--targets", type=lambda s: s.split(","), default=list(AdapterConfig().target_modules),
+    parser.add_argument("--targets", type=lambda s: s.split(","),
                         help="UNet modules the LoRA adapts, e.g. to_v,to_out.0 to leave the attention maps' query "
-                        "and key projections to the base (key-locked)")
+                        "and key projections to the base (key-locked); default: the model family's")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()

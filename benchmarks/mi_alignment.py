@@ -52,7 +52,7 @@ def main() -> None:
                 for kappa in KAPPA_VARIANTS for cut in args.cutoffs}
     hooks = []
     for name, cfg in variants.items():
-        hook = PointwiseMIHook(pipe.scheduler, cfg)
+        hook = PointwiseMIHook(pipe, cfg)
         hook.name = name
         hooks.append(hook)
     guidance = args.guidance or default_guidance(args.model)

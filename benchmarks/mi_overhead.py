@@ -26,7 +26,7 @@ def main() -> None:
     prompts = [p.text for p in shipped_prompts("train")][: args.batch]
     seeds = list(range(len(prompts)))
     config = SamplerConfig(steps=args.steps, batch_size=len(prompts))
-    hook = PointwiseMIHook(pipe.scheduler)
+    hook = PointwiseMIHook(pipe)
     runs = {"plain": (), "mi": (hook,)}
     times: dict[str, list[float]] = {k: [] for k in runs}
     sample(pipe, prompts, seeds, config, progress=False)  # warm-up

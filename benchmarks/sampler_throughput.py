@@ -43,7 +43,8 @@ def main() -> None:
     seeds = list(range(len(prompts)))
     unet = pipe.unet
     size = unet.config.sample_size
-    context = torch.cat([encode_prompts(pipe, [""]).expand(len(prompts), -1, -1), encode_prompts(pipe, prompts)])
+    context = torch.cat([encode_prompts(pipe, [""]).prompt_embeds.expand(len(prompts), -1, -1),
+                         encode_prompts(pipe, prompts).prompt_embeds])
     latents = torch.randn(2 * len(prompts), unet.config.in_channels, size, size, device=pipe.device,
                           dtype=unet.dtype)
     timesteps = torch.linspace(999, 0, args.steps).long()

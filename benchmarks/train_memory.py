@@ -56,7 +56,7 @@ def one(args) -> dict:
     gen = torch.Generator().manual_seed(0)
     latents = torch.randn(args.batch, pipe.unet.config.in_channels, size, size, generator=gen)
     rejected = torch.randn(latents.shape, generator=gen) if args.objective == "dpo" else None
-    embeds = encode_prompts(pipe, ["a red circle left of a blue square"] * args.batch).cpu()
+    embeds = encode_prompts(pipe, ["a red circle left of a blue square"] * args.batch).to("cpu")
     micro = args.batch // args.divisor if args.divisor > 1 else None
     config = TrainConfig(steps=1, batch_size=args.batch, lr=1e-4, objective=args.objective, mixed_precision=args.precision,
                          gradient_checkpointing=args.checkpointing, micro_batch=micro, save_every=1)

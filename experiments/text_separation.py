@@ -107,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     pipe = load_pipeline(args.model, adapter=args.adapter)
     tokenize = partial(token_ids, pipe.tokenizer)
-    result = {kind: {"pairs": len(a), "separation": round(separation(partial(encode_prompts, pipe), tokenize, a, b), 4)}
+    result = {kind: {"pairs": len(a), "separation": round(separation(lambda texts: encode_prompts(pipe, texts).prompt_embeds, tokenize, a, b), 4)}
               for kind, (a, b) in variant_pairs(args.per_category, args.seed).items()}
     out = {"model": args.model, "adapter": args.adapter, "kinds": result}
     if args.model == "builtin" and args.clip_renders:

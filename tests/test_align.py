@@ -314,7 +314,7 @@ def test_a_jsonl_pool_of_earlier_versions_resumes_without_resampling(tiny_model,
         if p.name not in ("images", "latents"):
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     old = LegacyPool(folder)
-    old.save_prompt_embeds(torch.stack([embeds[i] for i in sorted(embeds)]))
+    old.save_prompt_embeds(torch.cat([embeds[i].prompt_embeds for i in sorted(embeds)]))
     for start in range(0, len(rows), 2):  # the batches as they were sampled (--batch-size 2)
         part = rows[start : start + 2]
         old.append([PoolRow(**asdict(r)) for r in part], images[start : start + 2], latents[start : start + 2])

@@ -10,10 +10,10 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from diffalign.cli.main import main
-from diffalign.models import load_pipeline
+from diffalign.models import family_of, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.sampling.sampler import encode_prompts, to_epsilon
-from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
+from diffalign.sampling.sampler import encode_prompts
+from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi
 
 FAMILIES = {"sd1-epsilon": "tiny_model", "sd2-v": "tiny_model_v"}
 FAST = ["--steps", "3", "--guidance", "3", "--device", "cpu"]
@@ -69,10 +69,11 @@ class Trajectory:
 
 def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(model):
     """The free hook's kappa_t ||eps(z_t, p) - eps(z_t, '')||^2, averaged over the kept visited steps, is what a
-    direct UNet call on the same z_t gives (in epsilon units whatever the family predicts)."""
+    direct denoiser call on the same z_t gives (in epsilon units whatever the family predicts)."""
     pipe = load_pipeline(str(model), device="cpu")
-    config = SamplerConfig(steps=4, guidance=4.0, scheduler="ddim")  # DDIM: the UNet reads z_t unscaled
-    mi, path = PointwiseMIHook(pipe.scheduler, MIConfig(min_timestep=50)), Trajectory()
+    family = family_of(pipe)
+    config = SamplerConfig(steps=4, guidance=4.0, scheduler="ddim")  # DDIM: the denoiser reads z_t unscaled
+    mi, path = PointwiseMIHook(pipe, MIConfig(min_timestep=50)), Trajectory()
     hooked = sample(pipe, ["a red circle"], [2], config, hooks=(mi, path))[0].scores["mi"]
     cond, uncond = encode_prompts(pipe, ["a red circle"]), encode_prompts(pipe, [""])
     total, kept = 0.0, 0
@@ -80,9 +81,8 @@ def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(model):
         for z_t, t in path.states:
             if int(t) <= 50:
                 continue
-            eps = [to_epsilon(pipe.scheduler, pipe.unet(z_t, t, encoder_hidden_states=c).sample, z_t, t)
-                   for c in (cond, uncond)]
-            total += float(kappa(pipe.scheduler, t.reshape(1)) * (eps[0] - eps[1]).pow(2).sum())
+            eps = [family.to_epsilon(family.denoise(z_t, t, c), z_t, t) for c in (cond, uncond)]
+            total += float(family.mi_weight(t.reshape(1)) * (eps[0] - eps[1]).pow(2).sum())
             kept += 1
     assert kept > 0 and hooked == pytest.approx(total / kept, rel=1e-4)
 

@@ -7,9 +7,10 @@ import torch
 from diffalign.errors import UserInputError
 from diffalign.sampling import SamplerConfig, sample
 from diffalign.scorers import make_scorer
-from diffalign.sampling.sampler import encode_images, encode_prompts, training_schedule
+from diffalign.models.families.sd import kappa, training_schedule
+from diffalign.sampling.sampler import encode_images, encode_prompts
 from diffalign.scorers.contrasts import contrast_prompts
-from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi, kappa
+from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi
 
 CFG = SamplerConfig(steps=6, guidance=5.0, scheduler="ddim")
 
@@ -45,7 +46,7 @@ def test_mi_hook_costs_no_unet_call_and_leaves_images_unchanged(tiny_pipe):
     try:
         plain = sample(tiny_pipe, prompts, seeds, CFG)
         calls_plain, counting.calls = counting.calls, 0
-        hook = PointwiseMIHook(tiny_pipe.scheduler, MIConfig(min_timestep=50))
+        hook = PointwiseMIHook(tiny_pipe, MIConfig(min_timestep=50))
         scored = sample(tiny_pipe, prompts, seeds, CFG, hooks=(hook,))
         assert counting.calls == calls_plain
     finally:
@@ -69,10 +70,10 @@ def test_mi_hook_matches_a_direct_computation(tiny_pipe):
         def end(self):
             return {}
 
-    hook = PointwiseMIHook(tiny_pipe.scheduler, MIConfig(min_timestep=50))
+    hook = PointwiseMIHook(tiny_pipe, MIConfig(min_timestep=50))
     out = sample(tiny_pipe, ["a red circle"], [3], CFG, hooks=(Capture(), hook))
     from diffalign.sampling import encode_prompts
-    cond, uncond = encode_prompts(tiny_pipe, ["a red circle"]), encode_prompts(tiny_pipe, [""])
+    cond, uncond = (encode_prompts(tiny_pipe, [p]).prompt_embeds for p in ("a red circle", ""))
     values = []
     with torch.no_grad():
         for t, z in captured:
@@ -103,7 +104,7 @@ def test_standard_estimator_is_a_gap_in_denoising_error_and_only_for_images(tiny
         empty = image_mi(tiny_pipe, images, [""] * 3, config=replace(config, n_timesteps=4)).mean
         assert np.abs(empty).max() < 1e-3 * np.abs(orthogonal.mean).max()
     with pytest.raises(ValueError, match="orthogonal estimator only"):
-        PointwiseMIHook(tiny_pipe.scheduler, MIConfig(estimator="standard"))
+        PointwiseMIHook(tiny_pipe, MIConfig(estimator="standard"))
     with pytest.raises(UserInputError, match="unknown MI estimator .exact.; choose from orthogonal, standard, co"):
         make_scorer("mi", tiny_pipe, estimator="exact")
     scorer = make_scorer("mi", tiny_pipe, estimator="standard", n_timesteps=8, seed=1)
@@ -125,7 +126,7 @@ def test_contrastive_estimator_is_the_margin_over_the_closest_rival(tiny_pipe):
     edges = np.linspace(501, 1000, 5)
     with torch.no_grad():
         z0 = encode_images(tiny_pipe, images)
-        embeds = encode_prompts(tiny_pipe, texts)
+        embeds = encode_prompts(tiny_pipe, texts).prompt_embeds
         errors = []
         for j in range(4):
             t = torch.randint(int(edges[j]), int(edges[j + 1]), (1,), generator=gen)

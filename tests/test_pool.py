@@ -16,6 +16,7 @@ from legacy_pool import LegacyPool
 
 from diffalign.errors import UserInputError
 from diffalign.io import writer_lock
+from diffalign.models import Conditioning
 from diffalign.pool import DB_FILE, ROWS_FILE, Pool, PoolRow
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -65,15 +66,16 @@ def test_a_row_already_in_the_pool_is_refused_before_its_files_are_written(tmp_p
 
 def test_prompt_embeds_are_stored_per_batch_and_read_per_prompt(tmp_path):
     pool = Pool(tmp_path / "pool")
-    embeds = torch.randn(5, 7, 3)
-    pool.save_prompt_embeds([0, 1, 2], embeds[:3])
-    pool.save_prompt_embeds([3, 4], embeds[3:])
+    embeds, pooled = torch.randn(5, 7, 3), torch.randn(5, 4)
+    pool.save_prompt_embeds([0, 1, 2], Conditioning(embeds[:3]))
+    pool.save_prompt_embeds([3, 4], Conditioning(embeds[3:], pooled_embeds=pooled[3:]))  # every field is kept
     assert pool.embedded_prompts() == {0, 1, 2, 3, 4}
     assert sorted(p.name for p in (tmp_path / "pool" / "prompt_embeds").iterdir()) == \
         ["00000.safetensors", "00003.safetensors"]
     some = Pool(tmp_path / "pool").prompt_embeds([4, 1, 4])
-    assert some.keys() == {1, 4} and torch.equal(some[4], embeds[4]) and torch.equal(some[1], embeds[1])
-    assert torch.equal(torch.stack([v for _, v in sorted(pool.prompt_embeds().items())]), embeds)
+    assert some.keys() == {1, 4} and torch.equal(some[4].prompt_embeds, embeds[4:5])
+    assert torch.equal(some[4].pooled_embeds, pooled[4:5]) and some[1].pooled_embeds is None
+    assert torch.equal(torch.cat([v.prompt_embeds for _, v in sorted(pool.prompt_embeds().items())]), embeds)
     with pytest.raises(KeyError, match=r"\[9\]"):
         pool.prompt_embeds([1, 9])
 
@@ -135,7 +137,8 @@ def test_a_jsonl_pool_is_migrated_on_open_and_keeps_its_files(tmp_path):
         [(r.prompt, r.seed, r.image, r.latents) for r in expected]
     assert pool.latents(rows).shape == (3, 4, 8, 8)
     assert pool.embedded_prompts() == {0, 1, 2}  # the old embeddings file, indexed where it is
-    assert torch.equal(pool.prompt_embeds([1])[1], torch.arange(8, 16, dtype=torch.float32).reshape(4, 2))
+    assert torch.equal(pool.prompt_embeds([1])[1].prompt_embeds,
+                       torch.arange(8, 16, dtype=torch.float32).reshape(1, 4, 2))
     assert not (folder / ROWS_FILE).exists() and (folder / f"{ROWS_FILE}.migrated").read_text() == old_lines
     assert (folder / "prompt_embeds.safetensors").exists() and (folder / DB_FILE).exists()
     pool.append(batch(2, [1]), images(1), torch.randn(1, 4, 8, 8))  # the resumed run goes on

@@ -163,7 +163,7 @@ def test_reweighting_touches_only_the_conditional_half_and_restores_the_processo
     unet = tiny_pipe.unet
     before = {k: type(v) for k, v in unet.attn_processors.items()}
     prompt = "a red circle and a blue square"
-    context = torch.cat([encode_prompts(tiny_pipe, [""]), encode_prompts(tiny_pipe, [prompt])])
+    context = torch.cat([encode_prompts(tiny_pipe, [p]).prompt_embeds for p in ("", prompt)])
     z = torch.randn(1, 4, 8, 8).repeat(2, 1, 1, 1)
     with torch.no_grad():
         plain = unet(z, 500, encoder_hidden_states=context).sample

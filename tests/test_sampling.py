@@ -3,7 +3,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.sampling.sampler import to_epsilon
+from diffalign.models.families.sd import to_epsilon
 
 FAST = SamplerConfig(steps=4, guidance=5.0, batch_size=3)
 

@@ -5,7 +5,7 @@ from diffusers import DiffusionPipeline
 from safetensors.torch import load_file
 
 from diffalign.errors import UserInputError
-from diffalign.models import load_pipeline
+from diffalign.models import family_of, load_pipeline
 from diffalign.sampling import SamplerConfig, encode_prompts, sample
 from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, save_adapter,
                                 train_adapter)
@@ -141,7 +141,7 @@ def test_dpo_prefers_the_chosen_latents_relative_to_the_base_model(tiny_model, t
     scheduler = pipe.scheduler
 
     def margin():  # error on chosen minus error on rejected, same noise and t
-        errors = [denoising_error(pipe.unet, scheduler.add_noise(z, noise, t), t, embeds, noise)
+        errors = [denoising_error(family_of(pipe), scheduler.add_noise(z, noise, t), t, embeds, noise)
                   for z in (chosen, rejected)]
         return (errors[0] - errors[1]).mean().item()
 
@@ -156,16 +156,16 @@ def test_the_dpo_reference_switches_off_the_text_encoder_adapter_too(tiny_model)
     from diffalign.training.trainer import adapters_disabled
 
     pipe = load_pipeline(str(tiny_model), device="cpu")
-    base = encode_prompts(pipe, PROMPTS)
+    base = encode_prompts(pipe, PROMPTS).prompt_embeds
     params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4, text_encoder=True))
     with torch.no_grad():
         for name, p in pipe.text_encoder.named_parameters():
             if "lora_B" in name:
                 p.add_(0.5)  # a trained text-encoder adapter
-    assert params and not torch.allclose(encode_prompts(pipe, PROMPTS), base)
+    assert params and not torch.allclose(encode_prompts(pipe, PROMPTS).prompt_embeds, base)
     with adapters_disabled(pipe):
-        assert torch.allclose(encode_prompts(pipe, PROMPTS), base)
-    assert not torch.allclose(encode_prompts(pipe, PROMPTS), base)  # switched back on afterwards
+        assert torch.allclose(encode_prompts(pipe, PROMPTS).prompt_embeds, base)
+    assert not torch.allclose(encode_prompts(pipe, PROMPTS).prompt_embeds, base)  # switched back on afterwards
 
 
 def test_dpo_without_rejected_samples_is_an_error(tiny_model, tmp_path):

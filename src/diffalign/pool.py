@@ -4,7 +4,8 @@ Layout of a pool folder:
     pool.sqlite                      the table (SQLite, WAL mode): one row per sample, its scores, the embeddings' index
     images/<id>.png
     latents/<first-id>.safetensors   z_0 of a batch (scaled, as the UNet sees it), keyed by row id
-    prompt_embeds/<first>.safetensors  text-encoder output of a batch of prompts, keyed by prompt index
+    prompt_embeds/<first>.safetensors  the conditioning of a batch of prompts (models.Conditioning), keyed by prompt
+                                     index: "<i>" its prompt_embeds, "<i>.<field>" its other fields
 
 Tables of pool.sqlite:
     rows(seq, id UNIQUE, prompt, category, seed, round, image, latents)   seq: the order rows were written
@@ -49,6 +50,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from .io import atomic_path, save_tensors
+from .models import Conditioning
+from .models.families import FIELDS
 
 
 @dataclass
@@ -83,6 +86,12 @@ _SCORE_SQL = "INSERT OR REPLACE INTO scores (row, name, value) SELECT seq, ?, ? 
 
 def row_id(prompt_index: int, seed: int) -> str:
     return f"{prompt_index:05d}-{seed}"
+
+
+def _embed_key(prompt_index: int, field: str) -> str:
+    """A conditioning field's key in an embeddings file: the prompt index for prompt_embeds (the one field of
+    pools before models.Conditioning), "<index>.<field>" for the others."""
+    return str(prompt_index) if field == "prompt_embeds" else f"{prompt_index}.{field}"
 
 
 def _value(v) -> float:
@@ -199,15 +208,20 @@ class PoolFiles:
     def image(self, row: PoolRow) -> np.ndarray:
         return np.asarray(Image.open(self.root / row.image).convert("RGB"))
 
-    def read_prompt_embeds(self, found: Iterable[tuple[int, str]]) -> dict[int, torch.Tensor]:
-        """Embeddings by (prompt index, file) as Pool.embed_files lists them, reading only those tensors."""
+    def read_prompt_embeds(self, found: Iterable[tuple[int, str]]) -> dict[int, Conditioning]:
+        """One-row conditionings by (prompt index, file) as Pool.embed_files lists them, reading only their
+        tensors."""
         by_file: dict[str, list[int]] = {}
         for i, name in found:
             by_file.setdefault(name, []).append(i)
         out = {}
-        for name, keys in by_file.items():
+        for name, indices in by_file.items():
             with safe_open(self.root / name, "pt") as f:
-                out.update({i: f.get_tensor(str(i)) for i in keys})
+                stored = set(f.keys())
+                for i in indices:
+                    keys = {field: _embed_key(i, field) for field in FIELDS}
+                    out[i] = Conditioning.from_rows([{field: f.get_tensor(key) for field, key in keys.items()
+                                                      if key in stored}])
         return out
 
 
@@ -284,16 +298,17 @@ class Pool(PoolFiles):
         """The prompt indices whose embedding is stored."""
         return {i for (i,) in self.db.execute("SELECT prompt_index FROM prompt_embeds")}
 
-    def save_prompt_embeds(self, indices: list[int], embeds: torch.Tensor) -> None:
-        """Embeddings of a batch of prompts (embeds[j] is prompt indices[j]'s): one file, then its index rows."""
+    def save_prompt_embeds(self, indices: list[int], embeds: Conditioning) -> None:
+        """The conditioning of a batch of prompts (row j is prompt indices[j]'s): one file, then its index rows."""
         name = f"{EMBEDS_DIR}/{indices[0]:05d}.safetensors"
         (self.root / EMBEDS_DIR).mkdir(exist_ok=True)
-        save_tensors({str(i): e for i, e in zip(indices, embeds)}, self.root / name)
+        save_tensors({_embed_key(i, field): v for i, row in zip(indices, embeds.rows()) for field, v in row.items()},
+                     self.root / name)
         with _transaction(self.db):
             self.db.executemany("INSERT OR REPLACE INTO prompt_embeds VALUES (?, ?)", ((i, name) for i in indices))
 
-    def prompt_embeds(self, indices: Iterable[int] | None = None) -> dict[int, torch.Tensor] | None:
-        """The stored embeddings of these prompt indices, reading only those tensors (an index not stored is a
+    def prompt_embeds(self, indices: Iterable[int] | None = None) -> dict[int, Conditioning] | None:
+        """The stored one-row conditionings of these prompt indices, reading only those tensors (an index not stored is a
         KeyError); without indices every stored one, None when there is none."""
         if indices is None:
             found = list(self.db.execute("SELECT prompt_index, file FROM prompt_embeds ORDER BY prompt_index"))

@@ -11,7 +11,7 @@ import torch
 
 from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
-from ..models import STABLE_DIFFUSION_GUIDANCE, default_guidance
+from ..models import default_guidance
 from ..sampling import SCHEDULERS, SamplerConfig
 from ..training.trainer import PRECISIONS, TrainConfig
 from ..world.prompts import Prompt, read_prompt_file
@@ -33,8 +33,8 @@ def add_sampler_args(parser: argparse.ArgumentParser, recipe: bool = False) -> N
     """--steps, --guidance, --scheduler, --batch-size; unset ones stay None, so SamplerConfig's defaults apply
     (sampler_config) or, with recipe=True, the recipe's [sampler] table."""
     d = SamplerConfig()
-    guidance = (f"{BUILTIN_GUIDANCE} for the built-in model or a folder `world train` assembled, else "
-                f"{STABLE_DIFFUSION_GUIDANCE}")
+    guidance = (f"{BUILTIN_GUIDANCE} for the built-in model or a folder `world train` assembled, else its "
+                f"diffusers pipeline's: 7.5 for Stable Diffusion 1.x / 2.x, docs/models.md")
     default = {"steps": d.steps, "guidance": guidance, "scheduler": "the model's own scheduler",
                "batch_size": d.batch_size}
     if recipe:

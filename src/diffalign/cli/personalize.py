@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..models import is_shapes_world_model, load_pipeline
+from ..models import family_of, is_shapes_world_model, load_pipeline
 from ..training import AdapterConfig, TrainConfig
-from ..training.adapters import ATTENTION_PROJECTIONS
+from ..models.families import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
 from ..world.vocab import words
@@ -34,9 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class-images", type=int, default=DEFAULTS.class_images, help="prior-preservation images")
     p.add_argument("--prior-weight", type=float, default=DEFAULTS.prior_weight, help="0 turns prior preservation off")
     p.add_argument("--rank", type=int, default=DEFAULTS.adapter.rank)
-    p.add_argument("--targets", default=",".join(DEFAULTS.adapter.target_modules),
-                   help="UNet attention projections the LoRA adapts (comma-separated); to_v,to_out.0 keeps the "
-                        "base's attention maps (key-locked), which leaves more of them to --guide")
+    p.add_argument("--targets", help="attention projections the LoRA adapts (comma-separated; default: the model "
+                   f"family's, {','.join(ATTENTION_PROJECTIONS)} on Stable Diffusion); to_v,to_out.0 keeps the base's "
+                   "attention maps (key-locked), which leaves more of them to --guide")
     p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
     p.add_argument("--train-batch-size", type=int, default=DEFAULTS.train.batch_size)
     p.add_argument("--seed", type=int, default=0)
@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> None:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
     if args.class_images < 0 or args.prior_weight < 0:
         raise UserInputError("--class-images and --prior-weight must not be negative")
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    unknown = sorted(set(targets) - set(ATTENTION_PROJECTIONS))
-    if not targets or unknown:
+    targets = None if args.targets is None else tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    unknown = sorted(set(targets or ()) - set(ATTENTION_PROJECTIONS))
+    if targets == () or unknown:
         raise UserInputError(f"--targets: unknown projection(s) {', '.join(unknown) or '(none given)'}; "
                              f"choose from {','.join(ATTENTION_PROJECTIONS)}")
     if is_shapes_world_model(args.model):
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError(f"--micro-batch {train.micro_batch} must divide --train-batch-size {train.batch_size}")
     files = subject_files(args.images)
     pipe = load_pipeline(args.model, device=args.device, dtype=pipeline_dtype(train))
-    images = read_subject_images(files, pipe.unet.config.sample_size * pipe.vae_scale_factor)
+    images = read_subject_images(files, family_of(pipe).image_size)
     config = PersonalizeConfig(
         token=args.token, class_prompt=args.class_prompt, instance_prompt=args.instance_prompt,
         class_images=args.class_images, prior_weight=args.prior_weight, save_every=args.save_every,

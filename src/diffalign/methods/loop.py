@@ -30,7 +30,7 @@ from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 from ..evaluation.bench import BenchRow, run_bench, summarise, write_bench
 from ..io import atomic_path, atomic_write_text, write_json, writer_lock
-from ..models import default_guidance, is_shapes_world_model
+from ..models import Conditioning, default_guidance, is_shapes_world_model
 from ..pool import Pool, PoolFiles, PoolRow, row_id
 from ..processes import current as current_processes
 from ..run_folder import RoundFolder, RunFolder
@@ -57,7 +57,7 @@ def embed_prompts(pipe, prompts: list[Prompt], pool: Pool, batch_size: int) -> N
         batch = todo[start : start + batch_size]
         with torch.no_grad():
             embeds = encode_prompts(pipe, [prompts[i].text for i in batch])
-        pool.save_prompt_embeds(batch, embeds.cpu())
+        pool.save_prompt_embeds(batch, embeds.to("cpu"))
 
 
 def open_pool(root: Path) -> Pool | PoolFiles:
@@ -75,7 +75,7 @@ def generate_pool(pipe, recipe: Recipe, prompts: list[Prompt], pool: Pool | Pool
     done = procs.on_main(lambda: pool.done_ids())
     todo = [(i, round_index * ROUND_SEED_STRIDE + j) for i in range(len(prompts)) for j in range(recipe.candidates)
             if row_id(i, round_index * ROUND_SEED_STRIDE + j) not in done]
-    hooks = (PointwiseMIHook(pipe.scheduler, recipe.mi),) if mi_during_sampling(recipe) else ()
+    hooks = (PointwiseMIHook(pipe, recipe.mi),) if mi_during_sampling(recipe) else ()
     config = replace(recipe.sampler, keep_latents=True)
     step = config.batch_size
     for batch in tqdm(procs.batches(todo, step), desc=f"round {round_index}: candidates",
@@ -245,7 +245,7 @@ def train_round(pipe, params, recipe: Recipe, pool: Pool | PoolFiles, chosen: li
     else:
         found = current_processes().on_main(lambda: pool.embed_files(index[c.prompt] for c in winners))
         embeds = pool.read_prompt_embeds(found)  # only the winners' prompts are read
-        conditioning = frozen_conditioning(torch.stack([embeds[index[c.prompt]] for c in winners]))
+        conditioning = frozen_conditioning(Conditioning.cat([embeds[index[c.prompt]] for c in winners]))
     train_adapter(pipe, params, pool.latents(winners), conditioning, recipe.train, folder.train_state,
                   rejected=pool.latents([worse for _, worse in pairs]) if dpo else None)
 

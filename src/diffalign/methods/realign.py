@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models import is_shapes_world_model
+from ..models import family_of, is_shapes_world_model
 from ..sampling import SamplerConfig, sample
 from ..sampling.reweight import ReweightHook, reweighting, token_weights
 from ..sampling.sampler import Sample
@@ -55,9 +55,10 @@ def regenerate(pipe, prompts: list[str], seeds: list[int], sampler: SamplerConfi
     todo = [k for k, b in enumerate(boosted) if b]
     final = list(first)
     if todo:
-        weights = torch.stack([token_weights(pipe.tokenizer, prompts[k], boosted[k], config.weight) for k in todo])
+        family = family_of(pipe)
+        weights = torch.stack([token_weights(family.tokenizer, prompts[k], boosted[k], config.weight) for k in todo])
         until = max(1, round(config.until * sampler.steps)) if config.until < 1 else None
-        with reweighting(pipe.unet) as state:
+        with reweighting(family.denoiser) as state:
             again = sample(pipe, [prompts[k] for k in todo], [seeds[k] for k in todo], sampler,
                            hooks=(ReweightHook(state, weights.to(pipe.device), until),), progress=progress)
         for k, s in zip(todo, again):

@@ -1,7 +1,8 @@
-"""Models: load a diffusers text-to-image pipeline (built-in, local folder or hub id) and its adapters."""
+"""Models: load a diffusers text-to-image pipeline (built-in, local folder or hub id) and its adapters; the model
+families (families/) that every caller goes through to encode prompts, denoise, noise and save adapters."""
 
-from .loading import (STABLE_DIFFUSION_GUIDANCE, default_guidance, is_shapes_world_model, load_adapter, load_pipeline,
-                      resolve_model)
+from .families import Conditioning, Family, family_of
+from .loading import default_guidance, is_shapes_world_model, load_adapter, load_pipeline, resolve_model
 
-__all__ = ["STABLE_DIFFUSION_GUIDANCE", "default_guidance", "is_shapes_world_model", "load_adapter", "load_pipeline",
-           "resolve_model"]
+__all__ = ["Conditioning", "Family", "default_guidance", "family_of", "is_shapes_world_model", "load_adapter",
+           "load_pipeline", "resolve_model"]

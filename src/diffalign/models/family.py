@@ -7,10 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserInputError
-
-# The pipeline classes diffalign drives, by family. SD 1.x and 2.x share one class (epsilon or v-prediction,
-# read from the scheduler config).
-FAMILIES = {"StableDiffusionPipeline": "sd"}
+from .families import FAMILIES, Family
 
 
 def pipeline_class(source: str) -> str:
@@ -31,10 +28,10 @@ def pipeline_class(source: str) -> str:
         raise UserInputError(f"{path} is not a diffusers model_index.json (no _class_name)") from None
 
 
-def model_family(source: str, model: str) -> str:
+def model_family(source: str, model: str) -> type[Family]:
     """The family of a resolved source; any other pipeline class is refused, naming what is supported."""
     name = pipeline_class(source)
     if name not in FAMILIES:
-        raise UserInputError(f"model {model!r} is a {name}; diffalign runs {', '.join(FAMILIES)} models (Stable "
-                             f"Diffusion 1.x / 2.x) so far")
+        supported = ", ".join(f"{n} ({f.description})" for n, f in FAMILIES.items())
+        raise UserInputError(f"model {model!r} is a {name}; diffalign runs {supported} models so far")
     return FAMILIES[name]

@@ -12,8 +12,6 @@ from ..errors import UserInputError
 from ..sources import is_hub_id
 from .family import model_family
 
-STABLE_DIFFUSION_GUIDANCE = 7.5  # the diffusers pipelines' default classifier-free guidance scale
-
 
 def resolve_model(model: str) -> str:
     """'builtin' -> the shipped folder; an existing folder -> itself; 'org/name' -> a hub id."""
@@ -39,27 +37,31 @@ def is_shapes_world_model(model: str) -> bool:
 
 
 def default_guidance(model: str) -> float:
-    """The guidance a model samples at unless told otherwise: the built-in one's, or Stable Diffusion's."""
-    return BUILTIN_GUIDANCE if is_shapes_world_model(model) else STABLE_DIFFUSION_GUIDANCE
+    """The guidance a model samples at unless told otherwise: the built-in one's, or its family's diffusers
+    pipeline default (read from model_index.json, no weights loaded)."""
+    if is_shapes_world_model(model):
+        return BUILTIN_GUIDANCE
+    return model_family(resolve_model(model), model).default_guidance
 
 
 def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, device: str | None = None,
                   dtype: torch.dtype | None = None):
-    """Load a Stable-Diffusion-family pipeline; the adapter (diffusers LoRA folder) is loaded with
-    `pipe.load_lora_weights`, exactly as vanilla diffusers users would."""
+    """Load a pipeline of a family diffalign drives (models.families); the adapter (diffusers LoRA folder) is
+    loaded with `pipe.load_lora_weights`, exactly as vanilla diffusers users would."""
     from diffusers import DiffusionPipeline
 
     source = resolve_model(model)
-    model_family(source, model)  # before any weights load
+    family = model_family(source, model)  # before any weights load
     device = resolve_device(device)
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     try:
         pipe = DiffusionPipeline.from_pretrained(source, dtype=dtype, safety_checker=None)
     except OSError as err:
         raise UserInputError(f"could not load model {model!r}: {str(err).splitlines()[0]}") from None
-    for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+    for name in family.components:
         if getattr(pipe, name, None) is None:
-            raise UserInputError(f"model {model!r} has no {name}: diffalign needs a Stable-Diffusion-style pipeline")
+            raise UserInputError(f"model {model!r} has no {name}: diffalign needs every part of a "
+                                 f"{family.pipeline_class} ({', '.join(family.components)})")
     if adapter is not None:
         load_adapter(pipe, adapter, model)
     pipe.set_progress_bar_config(disable=True)

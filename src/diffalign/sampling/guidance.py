@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserInputError
+from ..models import Conditioning, family_of
 from .attention import capture_cross_attention
 from .hooks import StepState
-from .schedulers import step as scheduler_step
+from .schedulers import scale_input, step as scheduler_step
 
 
 @dataclass(frozen=True)
@@ -113,14 +114,15 @@ class CrossAttentionGuidance:
     """Sampler hook (LatentSteer); its score `attention_distance` is D averaged over the guided steps."""
 
     def __init__(self, pipe, config: GuidanceConfig, cfg_scale: float) -> None:
-        self.unet, self.tokenizer, self.config, self.cfg_scale = pipe.unet, pipe.tokenizer, config, cfg_scale
+        self.family, self.config, self.cfg_scale = family_of(pipe), config, cfg_scale
+        self.denoiser, self.tokenizer = self.family.denoiser, self.family.tokenizer
         self.distances: list[torch.Tensor] = []
 
     def begin(self, batch_size: int) -> None:
         self.distances = []
-        self.unet.set_adapters(self.config.edit)
+        self.denoiser.set_adapters(self.config.edit)
 
-    def start(self, latents, context, prompts, scheduler, generators) -> None:
+    def start(self, latents, context: Conditioning, prompts, scheduler, generators) -> None:
         self.n, self.context = len(latents), context
         self.z_guide = latents.clone()
         self.edit_scheduler = scheduler  # the sampler's: scales the edit model's input at the current step
@@ -128,7 +130,7 @@ class CrossAttentionGuidance:
         self.generators = [_clone(g) for g in generators]
         if self.config.local_blend is not None:
             self.subject_tokens, self.word_tokens = token_masks(self.tokenizer, prompts, self.config.token,
-                                                                context.shape[1])
+                                                                context.prompt_embeds.shape[1])
             self.subject_attention = torch.zeros(self.n, 1, *latents.shape[2:], dtype=latents.dtype,
                                                  device=latents.device)
 
@@ -136,13 +138,13 @@ class CrossAttentionGuidance:
         blending, guiding = self.config.local_blend is not None, index < self.config.steps
         if not (blending or guiding):
             return latents
-        with capture_cross_attention(self.unet) as store:
-            self.unet.set_adapters(self.config.guide)
+        with capture_cross_attention(self.denoiser) as store:
+            self.denoiser.set_adapters(self.config.guide)
             z_guide = self.z_guide
             with store.record() as guide_maps:
                 self._advance_guide(timestep)
             guide_maps = [m[-self.n:] for m in guide_maps]  # the prompt rows of the CFG batch
-            self.unet.set_adapters(self.config.edit)
+            self.denoiser.set_adapters(self.config.edit)
             if blending:
                 self.subject_attention += subject_attention(guide_maps, self.subject_tokens, self.word_tokens,
                                                             latents.shape[-1])
@@ -166,8 +168,7 @@ class CrossAttentionGuidance:
         """Per-sample D between the edit adapter's maps at `latents` and the guide's, and grad_z of its sum."""
         with torch.enable_grad(), store.record() as edit_maps:
             z = latents.detach().requires_grad_(True)
-            self.unet(self.edit_scheduler.scale_model_input(z, timestep), timestep,
-                      encoder_hidden_states=self.context[-self.n:])
+            self.family.denoise(scale_input(self.edit_scheduler, z, timestep), timestep, self.context[-self.n:])
             distance = attention_distance(edit_maps, guide_maps)
             (grad,) = torch.autograd.grad(distance.sum(), z)
         return distance, grad
@@ -175,7 +176,7 @@ class CrossAttentionGuidance:
     def _advance_guide(self, t: torch.Tensor) -> None:
         guided = len(self.context) == 2 * self.n
         z_in = torch.cat([self.z_guide, self.z_guide]) if guided else self.z_guide
-        out = self.unet(self.scheduler.scale_model_input(z_in, t), t, encoder_hidden_states=self.context).sample
+        out = self.family.denoise(scale_input(self.scheduler, z_in, t), t, self.context)
         if guided:
             uncond, cond = out.chunk(2)
             out = uncond + self.cfg_scale * (cond - uncond)

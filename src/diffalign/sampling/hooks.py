@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from ..models import Conditioning
+
 
 @dataclass
 class StepState:
@@ -33,10 +35,10 @@ class SamplerHook(Protocol):
 class LatentSteer(SamplerHook, Protocol):
     """A hook that may also move z_t before the model is called (cross-attention guidance)."""
 
-    def start(self, latents: torch.Tensor, context: torch.Tensor, prompts: list[str], scheduler,
+    def start(self, latents: torch.Tensor, context: Conditioning, prompts: list[str], scheduler,
               generators: list[torch.Generator]) -> None:
-        """The batch's initial z_T, the UNet context (uncond + cond rows under CFG), the batch's prompts, the
-        scheduler with its timesteps set, and the per-sample noise generators, before the first step."""
+        """The batch's initial z_T, the denoiser's conditioning (uncond + cond rows under CFG), the batch's prompts,
+        the scheduler with its timesteps set, and the per-sample noise generators, before the first step."""
         ...
 
     def steer(self, index: int, timestep: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler
 from tqdm import tqdm
 
-from ..models import default_guidance
+from ..models import Conditioning, default_guidance, family_of
 from .hooks import LatentSteer, SamplerHook, StepState
-from .schedulers import make_scheduler, step as scheduler_step
+from .schedulers import make_scheduler, scale_input, step as scheduler_step
 
 
 @dataclass(frozen=True)
@@ -38,32 +37,15 @@ class Sample:
 
 
 @torch.no_grad()
-def encode_prompts(pipe, prompts: list[str]) -> torch.Tensor:
-    tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                            truncation=True, return_tensors="pt")
-    return pipe.text_encoder(tokens.input_ids.to(pipe.device))[0]
+def encode_prompts(pipe, prompts: list[str]) -> Conditioning:
+    """The model family's conditioning of the prompts ("" is the unconditional one), without gradients."""
+    return family_of(pipe).encode(prompts)
 
 
 def initial_noise(pipe, seeds: list[int], shape: tuple[int, ...]) -> tuple[torch.Tensor, list[torch.Generator]]:
     generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
     noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
-    return noise.to(pipe.device, pipe.unet.dtype), generators
-
-
-def training_schedule(scheduler) -> DDPMScheduler:
-    """The forward (noising) process the model was trained with, whatever scheduler its folder samples with:
-    z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps. A sampling scheduler's own `add_noise` can live in another
-    space (Euler's is sigma-space: z_0 + sigma_t eps), which is right for its sampler and wrong for the UNet."""
-    return DDPMScheduler.from_config(scheduler.config)
-
-
-def to_epsilon(scheduler, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Hooks always see epsilon; a v-prediction output is converted with the training schedule
-    (eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t, x_t being the UNet's input)."""
-    if scheduler.config.prediction_type != "v_prediction":
-        return output
-    abar = scheduler.alphas_cumprod.to(x_t.device)[t.long().to(x_t.device)].view(-1, 1, 1, 1).to(x_t.dtype)
-    return abar.sqrt() * output + (1 - abar).sqrt() * x_t
+    return noise.to(pipe.device, family_of(pipe).denoiser.dtype), generators
 
 
 @torch.no_grad()
@@ -74,7 +56,9 @@ def sample(pipe, prompts: list[str], seeds: list[int], config: SamplerConfig = S
         raise ValueError("prompts and seeds must pair up")
     if config.guidance is None:
         config = replace(config, guidance=default_guidance(pipe.name_or_path))
-    guided = config.guidance > 1.0
+    # classifier-free guidance needs the empty prompt's branch; a guidance-distilled family takes the scale as an
+    # input instead and makes the unconditional pass only for hooks (MI), never mixing the two
+    guided = bool(hooks) if family_of(pipe).guidance_distilled else config.guidance > 1.0
     uncond = encode_prompts(pipe, [""]) if guided else None
     out: list[Sample] = []
     starts = range(0, len(prompts), config.batch_size)
@@ -92,16 +76,17 @@ def sample(pipe, prompts: list[str], seeds: list[int], config: SamplerConfig = S
     return out
 
 
-def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torch.Tensor:
-    unet = pipe.unet
+def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond: Conditioning | None, hooks) -> torch.Tensor:
+    family = family_of(pipe)
     scheduler = make_scheduler(config.scheduler, pipe.scheduler)
-    scheduler.set_timesteps(config.steps, device=pipe.device)
+    family.set_timesteps(scheduler, config.steps, pipe.device)
     cond = encode_prompts(pipe, prompts)
     n = len(prompts)
-    size = unet.config.sample_size
-    latents, generators = initial_noise(pipe, seeds, (unet.config.in_channels, size, size))
-    latents = latents * scheduler.init_noise_sigma
-    context = torch.cat([uncond.expand(n, -1, -1), cond]) if uncond is not None else cond
+    latents, generators = initial_noise(pipe, seeds, family.latent_shape)
+    latents = latents * getattr(scheduler, "init_noise_sigma", 1.0)  # flow matching starts at x_1 = eps
+    context = Conditioning.cat([uncond.expand(n), cond]) if uncond is not None else cond
+    if family.guidance_distilled:
+        context = replace(context, guidance=torch.full_like(context.guidance, config.guidance))
     steering = [h for h in hooks if isinstance(h, LatentSteer)]
     for hook in hooks:
         hook.begin(n)
@@ -111,17 +96,17 @@ def _denoise(pipe, prompts, seeds, config: SamplerConfig, uncond, hooks) -> torc
         for hook in steering:
             latents = hook.steer(index, t, latents)
         model_in = torch.cat([latents, latents]) if uncond is not None else latents
-        model_in = scheduler.scale_model_input(model_in, t)
-        output = unet(model_in, t, encoder_hidden_states=context).sample
+        model_in = scale_input(scheduler, model_in, t)
+        output = family.denoise(model_in, t, context)
         if uncond is not None:
             out_uncond, out_cond = output.chunk(2)
-            guided = out_uncond + config.guidance * (out_cond - out_uncond)
+            guided = out_cond if family.guidance_distilled else out_uncond + config.guidance * (out_cond - out_uncond)
         else:
             out_uncond, out_cond, guided = None, output, output
         if hooks:
             x_t = model_in[n:] if uncond is not None else model_in
-            state = StepState(index, t, latents, to_epsilon(scheduler, out_cond, x_t, t),
-                              None if out_uncond is None else to_epsilon(scheduler, out_uncond, x_t, t))
+            state = StepState(index, t, latents, family.to_epsilon(out_cond, x_t, t),
+                              None if out_uncond is None else family.to_epsilon(out_uncond, x_t, t))
             for hook in hooks:
                 hook.step(state)
         latents = scheduler_step(scheduler, guided, t, latents, generators)
@@ -135,7 +120,7 @@ def encode_images(pipe, images: np.ndarray) -> torch.Tensor:
     """Scaled VAE latents (posterior mean) of uint8 H x W x 3 images: the UNet's z_0, on the model's device."""
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     x = x.to(pipe.device, pipe.vae.dtype)
-    return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
+    return family_of(pipe).from_vae(pipe.vae.encode(x).latent_dist.mean)
 
 
 DECODE_PIXELS = 4 * 512 * 512  # output pixels one VAE decode makes: 4 images at 512 px, a 64-image batch at 64 px
@@ -152,5 +137,5 @@ def decode(pipe, latents: torch.Tensor, max_pixels: int = DECODE_PIXELS) -> np.n
 
 
 def _decode(pipe, latents: torch.Tensor) -> np.ndarray:
-    images = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    images = pipe.vae.decode(family_of(pipe).to_vae(latents)).sample
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -49,3 +49,10 @@ def step(scheduler, output: torch.Tensor, t, latents: torch.Tensor,
     """z_{t-1} from the model output at t; per-sample generators reach schedulers that draw noise."""
     extra = {"generator": generators} if generators is not None and _takes_generator(type(scheduler)) else {}
     return scheduler.step(output, t, latents, **extra).prev_sample
+
+
+def scale_input(scheduler, latents: torch.Tensor, t) -> torch.Tensor:
+    """The denoiser's input at t: the scheduler's `scale_model_input` (Euler's 1 / sqrt(sigma^2 + 1)); schedulers
+    without one (flow matching) feed z_t as it is."""
+    scale = getattr(scheduler, "scale_model_input", None)
+    return latents if scale is None else scale(latents, t)

@@ -13,7 +13,7 @@ image better than its closest rival among the null prompt and the prompts the mo
 model as its own zero-shot classifier (Li et al. 2023), with the margin kept rather than a softmax, which
 saturates for every well-aligned image. The point-wise MI of every prompt carries the same image-specific terms
 (how much detail there is to denoise); under paired draws the contrast cancels them and leaves the binding.
-Two ways of computing share `kappa`:
+Two ways of computing share kappa_t, the model family's `mi_weight` (models/families):
 - `PointwiseMIHook` fills the estimate in for free while sampling with classifier-free guidance:
   both predictions are already computed at every visited timestep.
 - `image_mi` scores an existing image: encode to z_0, draw stratified timesteps and noise, and
@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
+from ..models import family_of
 from ..sampling.hooks import StepState
-from ..sampling.sampler import encode_images, encode_prompts, to_epsilon, training_schedule
+from ..sampling.sampler import encode_images, encode_prompts
 from .base import BaseScorer, register
 from .contrasts import contrast_prompts
 
@@ -45,7 +46,9 @@ KAPPA_VARIANTS, ESTIMATORS = get_args(KappaVariant), get_args(Estimator)
 class MIConfig:
     """Every MI setting, read by the sampling hook and the image scorer alike (a recipe's [mi] table)."""
 
-    kappa: KappaVariant = "official"  # official: beta_t T / (2 (1 - abar_t)); paper: also / alpha_t
+    # the weight of ||eps_p - eps_null||^2 at t (the family's mi_weight): for DDPM families official is
+    # beta_t T / (2 (1 - abar_t)), paper also / alpha_t
+    kappa: KappaVariant = "official"
     min_timestep: int = 50  # keep only t > min_timestep
     # orthogonal: Eq. 2; standard: the gap in denoising error; contrastive: that gap over the closest contrast
     # prompt (the last two on finished images only, image_mi)
@@ -67,42 +70,40 @@ def check_mi_config(config: MIConfig) -> None:
         raise UserInputError(f"MI min_timestep (mi.min_timestep) must not be negative, got {config.min_timestep}")
 
 
-def kappa(scheduler, t: torch.Tensor, variant: KappaVariant = "official") -> torch.Tensor:
-    """kappa_t from the model's training schedule (betas, alphas_cumprod of its scheduler config)."""
-    t = t.long().cpu()
-    betas = scheduler.betas[t].double()
-    abar = scheduler.alphas_cumprod[t].double()
-    T = scheduler.config.num_train_timesteps
-    k = betas * T / (2 * (1 - abar))
-    return k / (1 - betas) if variant == "paper" else k
-
-
 class PointwiseMIHook:
-    """Sampler hook: mean over kept steps of kappa_t * ||eps_cond - eps_uncond||^2 per sample."""
+    """Sampler hook: per sample, the average over kept steps of kappa_t * ||eps_cond - eps_uncond||^2, each step
+    weighted by the family's `mi_spans` (equal for evenly spaced DDPM timesteps; the Riemann spans of a flow
+    sampler's shifted sigmas), so it is the sum approximating the integral `image_mi` samples."""
 
     name = "mi"
 
-    def __init__(self, scheduler, config: MIConfig = MIConfig()):
+    def __init__(self, pipe, config: MIConfig = MIConfig()):
         if config.estimator != "orthogonal":  # the standard estimator needs the noise that made z_t
             raise ValueError("a sampling hook estimates MI with the orthogonal estimator only; use image_mi")
-        self.scheduler, self.config = scheduler, config
+        self.family, self.config = family_of(pipe), config
 
     def begin(self, batch_size: int) -> None:
-        self.total = torch.zeros(batch_size, dtype=torch.float64)
-        self.count = 0
+        self.batch_size, self.timesteps, self.terms = batch_size, [], []
 
     def step(self, state: StepState) -> None:
         if state.eps_uncond is None:
             raise ValueError("point-wise MI needs classifier-free guidance (guidance > 1)")
         t = state.timestep
+        self.timesteps.append(float(t))  # every visited step: a kept step's span reaches to the next one
         if int(t) <= self.config.min_timestep:
+            self.terms.append(None)
             return
         sq = (state.eps_cond.float() - state.eps_uncond.float()).pow(2).flatten(1).sum(1).double().cpu()
-        self.total += kappa(self.scheduler, t, self.config.kappa) * sq
-        self.count += 1
+        self.terms.append(self.family.mi_weight(t, self.config.kappa) * sq)
 
     def end(self) -> dict[str, torch.Tensor]:
-        return {self.name: self.total / max(self.count, 1)}
+        kept = [i for i, term in enumerate(self.terms) if term is not None]
+        if not kept:
+            return {self.name: torch.zeros(self.batch_size, dtype=torch.float64)}
+        spans = self.family.mi_spans(torch.tensor(self.timesteps, dtype=torch.float64))
+        weights = [1.0] * len(kept) if spans is None else [float(spans[i]) for i in kept]
+        total = sum(w * self.terms[i] for w, i in zip(weights, kept))
+        return {self.name: total / sum(weights)}
 
 
 @dataclass
@@ -115,8 +116,8 @@ class ImageMI:
 def image_mi(pipe, images: np.ndarray, prompts: list[str], config: MIConfig = MIConfig()) -> ImageMI:
     """MI of existing (image, prompt) pairs: stratified t over (min_timestep, T), fresh noise per draw, the
     same draw for every prompt an image is compared under (paired, so what the prompts share cancels)."""
-    scheduler = training_schedule(pipe.scheduler)
-    T = scheduler.config.num_train_timesteps
+    family = family_of(pipe)
+    T = family.num_train_timesteps
     n_timesteps, batch_size = config.n_timesteps, config.batch_size
     gen = torch.Generator("cpu").manual_seed(config.seed)
     if not 0 <= config.min_timestep < T - 1:
@@ -136,8 +137,8 @@ def image_mi(pipe, images: np.ndarray, prompts: list[str], config: MIConfig = MI
             lo, hi = int(edges[j]), max(int(edges[j + 1]), int(edges[j]) + 1)
             t = torch.randint(lo, hi, (len(z0),), generator=gen)
             noise = torch.randn(z0.shape, generator=gen).to(z0)
-            eps = _predict(pipe, scheduler.add_noise(z0, noise, t.to(z0.device)), t, embeds, rows, 2 * batch_size)
-            weight = kappa(scheduler, t, config.kappa)
+            eps = _predict(family, family.add_noise(z0, noise, t.to(z0.device)), t, embeds, rows, 2 * batch_size)
+            weight = family.mi_weight(t, config.kappa)
             if config.estimator == "orthogonal":  # the prompt's prediction against the null prompt's
                 on_device = column.to(eps.device)
                 draws[:, 0, j] = weight * _sq(eps[on_device == 0] - eps[on_device == 1])
@@ -157,15 +158,15 @@ def compared_prompts(prompts: list[str], estimator: Estimator) -> tuple[list[str
     return list(dict.fromkeys(t for column in columns for t in column)), columns
 
 
-def _predict(pipe, z_t, t, embeds, rows, chunk: int) -> torch.Tensor:
-    """The UNet's epsilon for each (image, column, text index) row, in chunks of at most `chunk` rows."""
+def _predict(family, z_t, t, embeds, rows, chunk: int) -> torch.Tensor:
+    """The denoiser's epsilon for each (image, column, text index) row, in chunks of at most `chunk` rows."""
     out = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         images = torch.tensor([r[0] for r in part], device=z_t.device)
         x, steps = z_t[images], t.to(z_t.device)[images]
-        hidden = embeds[torch.tensor([r[2] for r in part], device=embeds.device)]
-        out.append(to_epsilon(pipe.scheduler, pipe.unet(x, steps, encoder_hidden_states=hidden).sample, x, steps))
+        cond = embeds[torch.tensor([r[2] for r in part], device=embeds.prompt_embeds.device)]
+        out.append(family.to_epsilon(family.denoise(x, steps, cond), x, steps))
     return torch.cat(out)
 
 

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import StableDiffusionPipeline
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
+from ..models import family_of
+
 ADAPTER_NAME = "diffalign"
-TEXT_ENCODER_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
-ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")  # of every UNet attention block (diffusers names)
 ADAPTER_KINDS = ("lora", "dora")
 
 
@@ -22,20 +21,23 @@ class AdapterConfig:
     kind: str = "lora"  # "lora" or "dora" (weight-decomposed: adds a learned magnitude per output)
     rank: int = 8
     alpha: int = 8
-    target_modules: tuple[str, ...] = ATTENTION_PROJECTIONS
-    text_encoder: bool = False  # also adapt the text encoder's attention (MI-Tune's default: UNet only)
+    target_modules: tuple[str, ...] | None = None  # of the denoiser; None: the model family's lora_targets
+    text_encoder: bool = False  # also adapt the text encoders' attention (MI-Tune's default: the denoiser only)
 
-    def peft(self, targets: tuple[str, ...] | None = None) -> LoraConfig:
+    def peft(self, targets: tuple[str, ...]) -> LoraConfig:
         if self.kind not in ADAPTER_KINDS:
             raise ValueError(f"unknown adapter kind {self.kind!r}: use one of {', '.join(ADAPTER_KINDS)}")
-        return LoraConfig(r=self.rank, lora_alpha=self.alpha, target_modules=list(targets or self.target_modules),
+        return LoraConfig(r=self.rank, lora_alpha=self.alpha, target_modules=list(targets),
                           init_lora_weights="gaussian", use_dora=self.kind == "dora")
 
 
 def adapted_models(pipe, config: AdapterConfig) -> dict[str, tuple[torch.nn.Module, LoraConfig]]:
-    models = {"unet": (pipe.unet, config.peft())}
+    """The modules an adapter of this config lives in, by pipeline component name, with their peft configs."""
+    family = family_of(pipe)
+    models = {family.denoiser_name: (family.denoiser, config.peft(config.target_modules or family.lora_targets))}
     if config.text_encoder:
-        models["text_encoder"] = (pipe.text_encoder, config.peft(TEXT_ENCODER_TARGETS))
+        for name, module in family.text_encoders().items():
+            models[name] = (module, config.peft(family.text_encoder_targets[name]))
     return models
 
 
@@ -61,11 +63,10 @@ def attach_adapter(pipe, config: AdapterConfig, seed: int = 0) -> list[torch.nn.
 
 
 def adapter_state(pipe) -> dict[str, dict[str, torch.Tensor]]:
-    """The adapter weights of every adapted model (peft key format)."""
-    out = {"unet": get_peft_model_state_dict(pipe.unet, adapter_name=ADAPTER_NAME)}
-    if ADAPTER_NAME in (getattr(pipe.text_encoder, "peft_config", None) or {}):
-        out["text_encoder"] = get_peft_model_state_dict(pipe.text_encoder, adapter_name=ADAPTER_NAME)
-    return out
+    """The adapter weights of every adapted model (peft key format), by pipeline component name."""
+    return {name: get_peft_model_state_dict(module, adapter_name=ADAPTER_NAME)
+            for name, module in family_of(pipe).modules().items()
+            if ADAPTER_NAME in (getattr(module, "peft_config", None) or {})}
 
 
 def load_adapter_state(pipe, state: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -81,8 +82,7 @@ def save_adapter(pipe, config: AdapterConfig, out: Path) -> Path:
     models = adapted_models(pipe, config)
     layers, metadata = {}, {}
     for name, weights in adapter_state(pipe).items():
-        layers[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(
-            {k: v.detach().float().cpu() for k, v in weights.items()})
-        metadata[f"{name}_lora_adapter_metadata"] = models[name][1].to_dict()
-    StableDiffusionPipeline.save_lora_weights(out, **layers, **metadata)
+        layers[name] = convert_state_dict_to_diffusers({k: v.detach().float().cpu() for k, v in weights.items()})
+        metadata[name] = models[name][1].to_dict()
+    family_of(pipe).save_lora(out, layers, metadata)
     return out

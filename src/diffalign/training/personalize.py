@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from ..errors import UserInputError
 from ..io import atomic_path, save_tensors, write_json
+from ..models import family_of
 from ..sampling import SamplerConfig, encode_images, encode_prompts, sample
 from .adapters import AdapterConfig, attach_adapter, save_adapter
 from .trainer import TrainConfig, frozen_conditioning, train_adapter
@@ -109,7 +110,7 @@ def personalize(pipe, images: np.ndarray, config: PersonalizeConfig, out: Path, 
     """Fit the subject LoRA; returns the checkpoint folders. Rerunning resumes after the last saved one."""
     if config.save_every < 1 or config.train.steps < 1:
         raise UserInputError("steps and --save-every must be at least 1")
-    check_token(pipe.tokenizer, config.token, config.class_prompt)
+    check_token(family_of(pipe).tokenizer, config.token, config.class_prompt)
     out.mkdir(parents=True, exist_ok=True)
     instance = encode_images(pipe, images).float().cpu()
     prior = class_latents(pipe, config, out)  # before the adapter exists: the base model's own images

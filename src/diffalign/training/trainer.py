@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 from ..errors import UserInputError
 from ..io import atomic_path
+from ..models import Conditioning, family_of
 from ..processes import current as current_processes
-from ..sampling.sampler import training_schedule
 from .adapters import adapter_state, load_adapter_state
 
 log = logging.getLogger(__name__)
@@ -110,22 +110,21 @@ def checkpointing(models: list[torch.nn.Module], enabled: bool):
              else model.disable_gradient_checkpointing)()
 
 
-def frozen_conditioning(embeds: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Cached prompt embeddings, looked up by sample index (text encoder not trained)."""
+def frozen_conditioning(embeds: Conditioning) -> Callable[[torch.Tensor], Conditioning]:
+    """Cached prompt conditioning, looked up by sample index (text encoders not trained)."""
     return lambda idx: embeds[idx]
 
 
-def trained_conditioning(pipe, prompts: list[str]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Prompt embeddings recomputed with gradients (text encoder adapter trained)."""
-    tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                            truncation=True, return_tensors="pt").input_ids
-    return lambda idx: pipe.text_encoder(tokens[idx].to(pipe.device))[0]
+def trained_conditioning(pipe, prompts: list[str]) -> Callable[[torch.Tensor], Conditioning]:
+    """Prompt conditioning recomputed with gradients (text encoder adapters trained)."""
+    family = family_of(pipe)
+    return lambda idx: family.encode([prompts[i] for i in idx.tolist()])
 
 
 @contextmanager
 def adapters_disabled(pipe):
     """The base model: every adapted model of the pipeline with its adapter off (Diffusion-DPO's reference)."""
-    models = [m for m in (pipe.unet, pipe.text_encoder) if getattr(m, "peft_config", None)]
+    models = [m for m in family_of(pipe).modules().values() if getattr(m, "peft_config", None)]
     for model in models:
         model.disable_adapters()
     try:
@@ -135,10 +134,10 @@ def adapters_disabled(pipe):
             model.enable_adapters()
 
 
-def denoising_error(unet, z_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
+def denoising_error(family, z_t: torch.Tensor, t: torch.Tensor, context: Conditioning,
                     target: torch.Tensor) -> torch.Tensor:
-    """Per-sample mean squared error of the UNet's prediction."""
-    pred = unet(z_t, t, encoder_hidden_states=context).sample
+    """Per-sample mean squared error of the denoiser's prediction."""
+    pred = family.denoise(z_t, t, context)
     return F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
 
 
@@ -163,15 +162,14 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         raise ValueError(f"unknown training objective {config.objective!r}: use one of {', '.join(OBJECTIVES)}")
     if config.objective == "dpo" and (rejected is None or len(rejected) != len(latents)):
         raise ValueError("the dpo objective needs one rejected latent per selected latent")
-    unet = pipe.unet
-    device, dtype = unet.device, unet.dtype
+    family = family_of(pipe)
+    denoiser = family.denoiser
+    device, dtype = denoiser.device, denoiser.dtype
     precision = resolve_precision(config, device, dtype)
     n = min(config.batch_size, len(latents))
     micro = min(config.micro_batch or n, n)
     if config.micro_batch is not None and (config.micro_batch < 1 or config.batch_size % config.micro_batch):
         raise ValueError(f"micro_batch {config.micro_batch} does not divide batch_size {config.batch_size}")
-    noise_scheduler = training_schedule(pipe.scheduler)
-    T = noise_scheduler.config.num_train_timesteps
     upcast_trainable(params)  # the float32 master weights (attach_adapter already makes them so)
     # data-parallel over the run's processes: each takes its contiguous share of every batch (the same draws on all)
     # and their gradients are summed before the step, so the step is the single-process one (docs/scaling.md)
@@ -204,15 +202,14 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
             context = conditioning(rows).to(device, dtype)
             if config.objective == "dpo":  # the pair shares its prompt, noise and timestep
                 z0 = torch.cat([z0, rejected[rows].to(device, dtype)])
-                noise, t, context = torch.cat([noise, noise]), torch.cat([t, t]), torch.cat([context, context])
-            z_t = noise_scheduler.add_noise(z0, noise, t)
-            target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
-                noise_scheduler.get_velocity(z0, noise, t)
-            error = denoising_error(unet, z_t, t, context, target)
+                noise, t, context = torch.cat([noise, noise]), torch.cat([t, t]), Conditioning.cat([context, context])
+            z_t = family.add_noise(z0, noise, t)
+            target = family.target(z0, noise, t)
+            error = denoising_error(family, z_t, t, context, target)
             if config.objective == "dpo":
                 with torch.no_grad(), adapters_disabled(pipe):  # the base model's text encoder too, if it is adapted
                     ref_context = conditioning(rows).to(device, dtype)
-                    ref_error = denoising_error(unet, z_t, t, torch.cat([ref_context, ref_context]), target)
+                    ref_error = denoising_error(family, z_t, t, Conditioning.cat([ref_context, ref_context]), target)
                 loss = dpo_loss(error, ref_error, config.dpo_beta)
             else:
                 loss = (error * weights[rows].to(device)).mean() if weights is not None else error.mean()
@@ -226,9 +223,9 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         return NonFiniteLoss(f"train step {step}: {what}; {kept}: lower train.lr (--lr) or use mixed_precision bf16 "
                              f"(--mixed-precision bf16), then rerun to resume")
 
-    models = [unet, pipe.text_encoder]
-    unet.train()
-    pipe.text_encoder.train()
+    models = list(family.modules().values())
+    for model in models:
+        model.train()
     try:
         with checkpointing([m for m in models if any(p.requires_grad for p in m.parameters())],
                            config.gradient_checkpointing):
@@ -237,7 +234,7 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
                 # every draw for the whole batch, in one order, whatever the micro-batches
                 idx = torch.randint(0, len(latents), (n,), generator=gen)
                 noise = torch.randn((n, *latents.shape[1:]), generator=gen)
-                t = torch.randint(0, T, (n,), generator=gen)
+                t = family.draw_timesteps(n, gen)
                 opt.zero_grad()
                 bounds = [(lo, min(lo + micro, mine.stop)) for lo in range(mine.start, mine.stop, micro)]
                 parts = [backward(idx[lo:hi], noise[lo:hi], t[lo:hi]) for lo, hi in bounds]
@@ -264,6 +261,6 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
                                         "losses": losses, "generator": gen.get_state(),
                                         **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}, tmp)
     finally:
-        unet.eval()
-        pipe.text_encoder.eval()
+        for model in models:
+            model.eval()
     return losses

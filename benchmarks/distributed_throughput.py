@@ -8,7 +8,8 @@ MI-Tune recipe's candidates of the first N train prompts per category (generate_
 image and latent files, the main process's table) and then their image MI (score_pool with the recipe's scorer, a
 UNet pass per timestep), exactly as `diffalign align` runs them. Timed between barriers, after the model loaded
 and one warm-up batch, so the figures are the work itself, not the launch. ratio = images/s with N processes over
-images/s with one; on a machine with N free cores the ideal is N.
+images/s with one; on a machine with N free cores the ideal is N. The main process's CPU time shows how the work
+was split whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ def worker(args) -> None:
     times = {}
     with open_pool(Path(args.pool)) as pool:
         procs.barrier()
-        start_time = time.perf_counter()
+        start_time, cpu = time.perf_counter(), time.process_time()
         generate_pool(pipe, recipe, prompts, pool, 1)
         procs.barrier()
-        times["generate_s"] = time.perf_counter() - start_time
-        start_time = time.perf_counter()
+        times["generate_s"], times["generate_cpu_s"] = time.perf_counter() - start_time, time.process_time() - cpu
+        start_time, cpu = time.perf_counter(), time.process_time()
         rows = score_pool(pipe, recipe, pool, Path(args.pool))
         procs.barrier()
-        times["score_s"] = time.perf_counter() - start_time
+        times["score_s"], times["score_cpu_s"] = time.perf_counter() - start_time, time.process_time() - cpu
     if procs.main:
         print(json.dumps({"processes": procs.count, "images": len(rows), **times}))
 
@@ -94,6 +95,10 @@ def main() -> None:
         "model": args.model, "images": runs[1]["images"], "processes": args.processes, "threads_per_process": 1,
         "torch": torch.__version__, "cpus": os.cpu_count(), "load_average_before": round(load, 2),
         "seconds": {str(n): {k: round(r[f"{k}_s"], 2) for k in ("generate", "score")} for n, r in runs.items()},
+        # CPU time of the main process: its share of the work (about 1/N of one process's when the split is even),
+        # which other jobs on the machine do not inflate the way they inflate the wall time
+        "main_process_cpu_seconds": {str(n): {k: round(r[f"{k}_cpu_s"], 2) for k in ("generate", "score")}
+                                     for n, r in runs.items()},
         "images_per_second": {str(n): {k: round(v, 2) for k, v in r.items()} for n, r in rate.items()},
         "ratio": {k: round(rate[args.processes][k] / rate[1][k], 3) for k in ("generate", "score")},
     }, indent=1))

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 from diffalign.cli.main import main
 from diffalign.pool import Pool
+from diffalign.processes import Processes
 
 TRAIN = ('{"prompt": "a red circle and a blue square", "category": "color"}\n'
          '{"prompt": "two green crosses", "category": "numeracy"}\n'
@@ -154,3 +155,14 @@ def test_generate_on_two_processes_writes_the_single_process_images(tiny_model, 
         images = [np.asarray(Image.open(tmp_path / run / row["image"])).astype(int) for run in ("one", "two")]
         assert np.abs(images[0] - images[1]).max() <= 2
     assert Image.open(tmp_path / "two" / "grid.png").size == Image.open(tmp_path / "one" / "grid.png").size
+
+
+def test_shares_cover_the_work_once_with_the_same_steps_on_every_process():
+    items = list(range(23))
+    for count in (1, 2, 3, 8):
+        procs = [Processes(index=i, count=count) for i in range(count)]
+        assert [x for p in procs for x in p.shard(items)] == items
+        steps = [list(p.batches(items, 4)) for p in procs]
+        assert len({len(s) for s in steps}) == 1 and all(len(part) <= 4 for s in steps for part in s)
+        merged = [x for step in zip(*steps) for part in step for x in part]  # global batch by global batch
+        assert merged == items

@@ -115,7 +115,7 @@ def personalize(pipe, images: np.ndarray, config: PersonalizeConfig, out: Path, 
     instance = encode_images(pipe, images).float().cpu()
     prior = class_latents(pipe, config, out)  # before the adapter exists: the base model's own images
     latents = torch.cat([instance, prior]) if len(prior) else instance
-    embeds = encode_prompts(pipe, [config.prompt(), config.class_prompt]).cpu()
+    embeds = encode_prompts(pipe, [config.prompt(), config.class_prompt]).to("cpu")
     kinds = torch.cat([torch.zeros(len(instance), dtype=torch.long), torch.ones(len(prior), dtype=torch.long)])
     n = len(latents)
     weights = torch.where(kinds == 0, n / len(instance), config.prior_weight * n / max(len(prior), 1))

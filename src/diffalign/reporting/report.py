@@ -139,7 +139,7 @@ def write_report(out: Path) -> Path:
     for path, caption in figures:
         body.append(f"<figure><img src='{path.relative_to(run.root).as_posix()}'>"
                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    body.append(f"<h2>Recipe</h2><pre>{html.escape(recipe)}</pre>")
+    body.append(f"<h2>Recipe</h2><pre>{html.escape(run.recipe.read_text() if run.recipe.exists() else '{}')}</pre>")
     page = run.report_page
     atomic_write_text(page, "<!doctype html><meta charset='utf-8'><title>diffalign report</title>"
                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{image-rendering:pixelated;"

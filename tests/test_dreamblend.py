@@ -264,7 +264,7 @@ def test_real_face_metrics_load_by_path_and_behave(tiny_feature_models):
     assert paired_similarity(images, texts).shape == (2,)
 
 
-@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_v"])  # SD 1.x (epsilon), SD 2.x (v)
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_v", "tiny_model_xl"])  # SD 1.x (epsilon), 2.x (v), XL
 def test_cli_personalize_then_blend(family, request, tmp_path):
     tiny_model = request.getfixturevalue(family)
     images = tmp_path / "subject"

@@ -1,5 +1,6 @@
 """Every capability on every supported model family, on tiny random pipelines built from configs: the matrix in
-docs/models.md. SD 1.x-style folders predict epsilon, SD 2.x-style ones v (the scheduler config says which)."""
+docs/models.md. SD 1.x-style folders predict epsilon, SD 2.x-style ones v (the scheduler config says which); the
+SDXL folder predicts epsilon, and a v-prediction SDXL folder runs the cells whose maths depends on the prediction."""
 
 import json
 
@@ -15,7 +16,8 @@ from diffalign.sampling import SamplerConfig, sample
 from diffalign.sampling.sampler import encode_prompts
 from diffalign.scorers.mi import MIConfig, PointwiseMIHook, image_mi
 
-FAMILIES = {"sd1-epsilon": "tiny_model", "sd2-v": "tiny_model_v"}
+FAMILIES = {"sd1-epsilon": "tiny_model", "sd2-v": "tiny_model_v", "sdxl-epsilon": "tiny_model_xl"}
+PREDICTIONS = {**FAMILIES, "sdxl-v": "tiny_model_xl_v"}  # generate, MI hook, image MI: every prediction type
 FAST = ["--steps", "3", "--guidance", "3", "--device", "cpu"]
 PROMPTS = ('{"prompt": "a red circle and a blue square", "category": "color"}\n'
            '{"prompt": "two green crosses", "category": "numeracy"}\n')
@@ -35,19 +37,46 @@ def model(request):
     return request.getfixturevalue(FAMILIES[request.param])
 
 
-def test_family_is_what_the_folder_says(tiny_model, tiny_model_v):
-    assert load_pipeline(str(tiny_model), device="cpu").scheduler.config.prediction_type == "epsilon"
-    assert load_pipeline(str(tiny_model_v), device="cpu").scheduler.config.prediction_type == "v_prediction"
+@pytest.fixture(params=list(PREDICTIONS))
+def any_model(request):
+    return request.getfixturevalue(PREDICTIONS[request.param])
 
 
-def test_generate_is_deterministic_and_matches_vanilla_diffusers(model, tmp_path):
-    args = ["generate", "--model", str(model), "--prompt", "a red circle", "--n", "2", "--seed", "3", *FAST]
+@pytest.mark.parametrize("fixture,family,prediction", [
+    ("tiny_model", "StableDiffusion", "epsilon"), ("tiny_model_v", "StableDiffusion", "v_prediction"),
+    ("tiny_model_xl", "StableDiffusionXL", "epsilon"), ("tiny_model_xl_v", "StableDiffusionXL", "v_prediction")])
+def test_family_is_what_the_folder_says(fixture, family, prediction, request):
+    pipe = load_pipeline(str(request.getfixturevalue(fixture)), device="cpu")
+    assert type(family_of(pipe)).__name__ == family and pipe.scheduler.config.prediction_type == prediction
+
+
+def test_sdxl_conditioning_and_its_unconditional_branch(tiny_model_xl):
+    """Both encoders' penultimate states side by side, the second's pooled projection, the time ids of the model's
+    own size; the empty prompt is zeros under force_zeros_for_empty_prompt (the base model's setting) and the
+    encoded empty text otherwise, and either way the images are vanilla diffusers' (its negative branch)."""
+    pipe = load_pipeline(str(tiny_model_xl), device="cpu")
+    cond = encode_prompts(pipe, ["", "a red circle"])
+    assert cond.prompt_embeds.shape == (2, pipe.tokenizer.model_max_length, 64)  # 32 + 32 wide
+    assert cond.pooled_embeds.shape == (2, 32)
+    assert cond.time_ids.tolist() == [[64, 64, 0, 0, 64, 64]] * 2
+    assert not cond.prompt_embeds[0].any() and not cond.pooled_embeds[0].any() and cond.prompt_embeds[1].any()
+    pipe.register_to_config(force_zeros_for_empty_prompt=False)
+    assert encode_prompts(pipe, [""]).pooled_embeds.any()
+    ours = sample(pipe, ["a red circle"], [7], SamplerConfig(steps=2, guidance=3.0))[0].image.astype(int)
+    vanilla = DiffusionPipeline.from_pretrained(str(tiny_model_xl), force_zeros_for_empty_prompt=False)
+    theirs = vanilla("a red circle", num_inference_steps=2, guidance_scale=3.0, output_type="np",
+                     generator=torch.Generator("cpu").manual_seed(7)).images[0]
+    assert np.abs(ours - (theirs * 255).round().astype(int)).max() <= 1
+
+
+def test_generate_is_deterministic_and_matches_vanilla_diffusers(any_model, tmp_path):
+    args = ["generate", "--model", str(any_model), "--prompt", "a red circle", "--n", "2", "--seed", "3", *FAST]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0 and main([*args, "--out", str(tmp_path / "b")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "a" / "index.jsonl").read_text().splitlines()]
     ours = [np.asarray(Image.open(tmp_path / "a" / r["image"])).astype(int) for r in rows]
     for r, image in zip(rows, ours):
         assert np.array_equal(image, np.asarray(Image.open(tmp_path / "b" / r["image"])))
-    vanilla = DiffusionPipeline.from_pretrained(str(model), safety_checker=None)
+    vanilla = DiffusionPipeline.from_pretrained(str(any_model), safety_checker=None)
     theirs = vanilla(["a red circle"] * 2, num_inference_steps=3, guidance_scale=3.0, output_type="np",
                      generator=[torch.Generator("cpu").manual_seed(s) for s in (3, 4)]).images
     for mine, ref in zip(ours, theirs):
@@ -67,10 +96,10 @@ class Trajectory:
         return {}
 
 
-def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(model):
+def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(any_model):
     """The free hook's kappa_t ||eps(z_t, p) - eps(z_t, '')||^2, averaged over the kept visited steps, is what a
     direct denoiser call on the same z_t gives (in epsilon units whatever the family predicts)."""
-    pipe = load_pipeline(str(model), device="cpu")
+    pipe = load_pipeline(str(any_model), device="cpu")
     family = family_of(pipe)
     config = SamplerConfig(steps=4, guidance=4.0, scheduler="ddim")  # DDIM: the denoiser reads z_t unscaled
     mi, path = PointwiseMIHook(pipe, MIConfig(min_timestep=50)), Trajectory()
@@ -87,8 +116,8 @@ def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(model):
     assert kept > 0 and hooked == pytest.approx(total / kept, rel=1e-4)
 
 
-def test_image_mi_is_zero_without_a_prompt_and_finite_with_one(model):
-    pipe = load_pipeline(str(model), device="cpu")
+def test_image_mi_is_zero_without_a_prompt_and_finite_with_one(any_model):
+    pipe = load_pipeline(str(any_model), device="cpu")
     images = np.stack([s.image for s in sample(pipe, ["a red circle"] * 2, [0, 1], SamplerConfig(steps=3))])
     config = MIConfig(estimator="standard", n_timesteps=4, seed=1)
     assert np.allclose(image_mi(pipe, images, ["", ""], config).mean, 0, atol=1e-6)

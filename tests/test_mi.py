@@ -166,13 +166,16 @@ def test_contrastive_estimator_without_contrasts_is_the_standard_one(tiny_pipe):
         image_mi(tiny_pipe, images, prompts, config=MIConfig(min_timestep=999, n_timesteps=2))
 
 
-def test_image_mi_does_not_depend_on_the_scheduler_a_folder_ships(tiny_pipe):
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD (DPM-Solver folder), SDXL (Euler folder)
+def test_image_mi_does_not_depend_on_the_scheduler_a_folder_ships(family, request):
     """Images are noised with the model's training process, not the sampling scheduler's add_noise (Euler's is
     sigma-space: 14.6x the right scale at t = 999), so swapping the folder's scheduler leaves MI unchanged."""
     import copy
 
+    from diffalign.models import load_pipeline
     from diffalign.sampling import make_scheduler
 
+    tiny_pipe = load_pipeline(str(request.getfixturevalue(family)), device="cpu")
     images = np.stack([s.image for s in sample(tiny_pipe, ["a red circle", "two blue squares"], [0, 1], CFG)])
     prompts = ["a red circle", "two blue squares"]
     config = MIConfig(estimator="standard", n_timesteps=6, seed=3)

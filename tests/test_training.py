@@ -71,7 +71,9 @@ def test_adapter_is_really_what_it_says(tiny_model, tmp_path, kind):
     assert moved > 0
 
 
-def test_adapter_loads_in_vanilla_diffusers_and_reproduces_our_images(tiny_model, tmp_path):
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD, SDXL
+def test_adapter_loads_in_vanilla_diffusers_and_reproduces_our_images(family, request, tmp_path):
+    tiny_model = request.getfixturevalue(family)
     pipe, folder = trained_adapter(tiny_model, tmp_path, "dora")
     ours = sample(pipe, PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
     theirs = vanilla_images(tiny_model, folder, [5, 6], steps=5)
@@ -105,30 +107,34 @@ def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_p
     assert all(torch.equal(a, b) for a, b in zip(params, straight_params))
 
 
-def test_text_encoder_adapter_is_optional_and_loads_in_vanilla_diffusers(tiny_model, tmp_path):
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD's text encoder, SDXL's two
+def test_text_encoder_adapter_is_optional_and_loads_in_vanilla_diffusers(family, request, tmp_path):
     from diffalign.training import trained_conditioning
 
+    tiny_model = request.getfixturevalue(family)
     pipe = load_pipeline(str(tiny_model), device="cpu")
     config = AdapterConfig(kind="lora", rank=4, alpha=4, text_encoder=True)
     params = attach_adapter(pipe, config)
-    assert any("lora" in n for n, _ in pipe.text_encoder.named_parameters())
+    encoders = family_of(pipe).text_encoders()
+    assert encoders and all(any("lora" in n for n, _ in m.named_parameters()) for m in encoders.values())
     train_adapter(pipe, params, torch.randn(2, 4, 8, 8), trained_conditioning(pipe, PROMPTS),
                   TrainConfig(steps=3, batch_size=2, lr=1e-2), tmp_path / "state.pt", progress=False)
     folder = save_adapter(pipe, config, tmp_path / "te")
     keys = load_file(folder / "pytorch_lora_weights.safetensors").keys()
-    assert any(k.startswith("text_encoder.") for k in keys) and any(k.startswith("unet.") for k in keys)
+    assert {k.split(".")[0] for k in keys} == {"unet", *encoders}
     ours = sample(pipe, PROMPTS, [1, 2], SamplerConfig(steps=4, guidance=4.0))
     theirs = vanilla_images(tiny_model, folder, [1, 2], steps=4)
     for mine, ref in zip(ours, theirs):
         assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1
 
 
-def test_dpo_prefers_the_chosen_latents_relative_to_the_base_model(tiny_model, tmp_path):
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD, SDXL
+def test_dpo_prefers_the_chosen_latents_relative_to_the_base_model(family, request, tmp_path):
     """Diffusion-DPO starts at log 2 (adapter = base) and learns to denoise the chosen latents better than the
     rejected ones, relative to the frozen base model."""
     from diffalign.training.trainer import adapters_disabled, denoising_error
 
-    pipe = load_pipeline(str(tiny_model), device="cpu")
+    pipe = load_pipeline(str(request.getfixturevalue(family)), device="cpu")
     params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
     gen = torch.Generator().manual_seed(0)
     chosen, rejected = torch.randn(4, 4, 8, 8, generator=gen), torch.randn(4, 4, 8, 8, generator=gen) * 2
@@ -138,10 +144,10 @@ def test_dpo_prefers_the_chosen_latents_relative_to_the_base_model(tiny_model, t
                            tmp_path / "state.pt", progress=False, rejected=rejected)
     assert losses[0] == pytest.approx(np.log(2), abs=1e-4)
     noise, t = torch.randn(chosen.shape, generator=gen), torch.full((4,), 500)
-    scheduler = pipe.scheduler
+    model = family_of(pipe)
 
-    def margin():  # error on chosen minus error on rejected, same noise and t
-        errors = [denoising_error(family_of(pipe), scheduler.add_noise(z, noise, t), t, embeds, noise)
+    def margin():  # error on chosen minus error on rejected, same noise and t (both families predict epsilon)
+        errors = [denoising_error(model, model.add_noise(z, noise, t), t, embeds, model.target(z, noise, t))
                   for z in (chosen, rejected)]
         return (errors[0] - errors[1]).mean().item()
 

@@ -308,8 +308,8 @@ class Pool(PoolFiles):
             self.db.executemany("INSERT OR REPLACE INTO prompt_embeds VALUES (?, ?)", ((i, name) for i in indices))
 
     def prompt_embeds(self, indices: Iterable[int] | None = None) -> dict[int, Conditioning] | None:
-        """The stored one-row conditionings of these prompt indices, reading only those tensors (an index not stored is a
-        KeyError); without indices every stored one, None when there is none."""
+        """The stored one-row conditionings of these prompt indices, reading only those tensors (an index not stored
+        is a KeyError); without indices every stored one, None when there is none."""
         if indices is None:
             found = list(self.db.execute("SELECT prompt_index, file FROM prompt_embeds ORDER BY prompt_index"))
             return self.read_prompt_embeds(found) if found else None

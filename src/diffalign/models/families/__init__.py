@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from .base import ATTENTION_PROJECTIONS, CLIP_TEXT_TARGETS, FIELDS, Conditioning, Family
 from .sd import StableDiffusion
+from .sdxl import StableDiffusionXL
 
-FAMILIES: dict[str, type[Family]] = {f.pipeline_class: f for f in (StableDiffusion,)}
+FAMILIES: dict[str, type[Family]] = {f.pipeline_class: f for f in (StableDiffusion, StableDiffusionXL)}
 
 
 def family_of(pipe) -> Family:

@@ -9,7 +9,8 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserInputError
-from ..models import family_of, is_shapes_world_model, load_adapter, load_pipeline
+from ..models import family_of, is_shapes_world_model, load_adapter, load_pipeline, resolve_model
+from ..models.family import model_family
 from ..processes import start as start_processes
 from ..images import save_grid
 from ..sampling import sample
@@ -26,8 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     p.add_argument("--prompts", type=Path, help="a prompt file (.txt one per line, or .jsonl)")
     p.add_argument("--n", "--per-prompt", dest="n", type=int, default=4,
-                   help="images per prompt (--per-prompt under torchrun / accelerate launch, whose parsers take --n "
-                   "for an abbreviation of their own options)")
+                   help="images per prompt (write --per-prompt under torchrun, whose parser takes --n for an "
+                   "abbreviation of its own options)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/generate"))
     p.add_argument("--reweight", type=float, metavar="W",
@@ -90,6 +91,12 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
     if blend and args.reweight is not None:
         raise UserInputError("--reweight cannot be combined with --guide/--edit")
+    if blend or args.reweight is not None:
+        family = model_family(resolve_model(args.model), args.model)
+        if not family.cross_attention_hooks:
+            raise UserInputError(f"--reweight and --guide/--edit hook a UNet's cross-attention; {args.model!r} is a "
+                                 f"{family.pipeline_class} ({family.description}), whose joint attention they do not "
+                                 f"support yet")
     if is_shapes_world_model(args.model):
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(" ".join(w for w in p.text.split() if w != token))

@@ -30,7 +30,7 @@ from ..builtin import BUILTIN_MODEL_DIR
 from ..errors import UserInputError
 from ..evaluation.bench import BenchRow, run_bench, summarise, write_bench
 from ..io import atomic_path, atomic_write_text, write_json, writer_lock
-from ..models import Conditioning, default_guidance, is_shapes_world_model
+from ..models import Conditioning, default_guidance, family_of, is_shapes_world_model
 from ..pool import Pool, PoolFiles, PoolRow, row_id
 from ..processes import current as current_processes
 from ..run_folder import RoundFolder, RunFolder
@@ -263,6 +263,11 @@ def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: P
     check_recipe(recipe)
     if recipe.sampler.guidance is None:  # the model's default, recorded as the number it is
         recipe = replace(recipe, sampler=replace(recipe.sampler, guidance=default_guidance(pipe.name_or_path)))
+    family = family_of(pipe)
+    if recipe.sampler.scheduler is not None and not family.named_schedulers:
+        log.warning("the recipe's sampler.scheduler %r is a DDPM-family sampler; a %s samples with its own %s",
+                    recipe.sampler.scheduler, family.pipeline_class, type(pipe.scheduler).__name__)
+        recipe = replace(recipe, sampler=replace(recipe.sampler, scheduler=None))
     run = RunFolder(out)
     run.root.mkdir(parents=True, exist_ok=True)
     with ExitStack() as lock:  # the main process holds it for all (its refusal reaches every process)

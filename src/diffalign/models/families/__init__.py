@@ -4,10 +4,11 @@ base.py). FAMILIES maps a diffusers pipeline class name (model_index.json's `_cl
 from __future__ import annotations
 
 from .base import ATTENTION_PROJECTIONS, CLIP_TEXT_TARGETS, FIELDS, Conditioning, Family
+from .flux import Flux
 from .sd import StableDiffusion
-from .sdxl import StableDiffusionXL
+from .sd3 import StableDiffusion3
 
-FAMILIES: dict[str, type[Family]] = {f.pipeline_class: f for f in (StableDiffusion, StableDiffusionXL)}
+FAMILIES: dict[str, type[Family]] = {f.pipeline_class: f for f in (StableDiffusion, StableDiffusion3, Flux)}
 
 
 def family_of(pipe) -> Family:

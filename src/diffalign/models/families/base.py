@@ -110,6 +110,9 @@ class Family:
     # UNet cross-attention layers (attn2) that attention capture, DreamBlend guidance and re-weighting hook into;
     # an MMDiT's joint attention has none (SD3, Flux), so those are refused there
     cross_attention_hooks: ClassVar[bool] = True
+    # the DDPM-family schedulers --scheduler names (sampling.schedulers) fit its denoiser; a flow model samples with
+    # its folder's flow-matching scheduler only
+    named_schedulers: ClassVar[bool] = True
 
     def __init__(self, pipe) -> None:
         self.pipe = pipe

@@ -9,7 +9,12 @@ scale against the DDPM families' kappa_t are in docs/models.md, "MI for flow mat
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
+
+from ...errors import UserInputError
+from .base import ATTENTION_PROJECTIONS, Family
 
 
 def _per_sample(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -48,3 +53,73 @@ def riemann_spans(sigmas: torch.Tensor) -> torch.Tensor:
     the integral by the shift's density instead of ds."""
     s = torch.as_tensor(sigmas).double().cpu()
     return s - torch.cat([s[1:], s.new_zeros(1)])
+
+
+def check_flow_scheduler(scheduler, pipeline_class: str) -> None:
+    """A flow model samples with a flow-matching scheduler; --scheduler's DDPM-family ones would read its velocity
+    as epsilon."""
+    if not type(scheduler).__name__.startswith("FlowMatch"):
+        raise UserInputError(f"a {pipeline_class} samples with its own flow-matching scheduler, not "
+                             f"{type(scheduler).__name__}: drop --scheduler")
+
+
+class FlowMatching(Family):
+    """What SD3 and Flux share: the rectified-flow training process on the grid t = s T, velocity targets, epsilon
+    and the MI weight from the functions above, and FlowMatchEuler's timesteps (with a resolution-dependent shift
+    mu when the scheduler config asks for dynamic shifting, as the diffusers pipelines compute it)."""
+
+    denoiser_name = "transformer"
+    cross_attention_hooks = False
+    named_schedulers = False
+    # every attention's projections; MMDiT's joint attention also projects the text stream (add_*, to_add_out)
+    lora_targets = ATTENTION_PROJECTIONS + ("add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+
+    @cached_property
+    def training_scheduler(self):
+        """The scheduler's own training grid (its sigmas at num_train_timesteps, shifted unless the shift is
+        dynamic), which `draw_timesteps` samples uniformly, as diffusers' SD3 / Flux LoRA scripts do."""
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        return FlowMatchEulerDiscreteScheduler.from_config(self.pipe.scheduler.config)
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return self.pipe.scheduler.config.num_train_timesteps
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(t) / self.num_train_timesteps
+
+    def draw_timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        grid = self.training_scheduler.timesteps
+        return grid[torch.randint(0, len(grid), (n,), generator=generator)]
+
+    def add_noise(self, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return add_noise(z0, noise, self.sigma(t))
+
+    def target(self, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return velocity(z0, noise)
+
+    def to_epsilon(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return to_epsilon(output, x_t, self.sigma(t))
+
+    def mi_weight(self, t: torch.Tensor, variant: str = "official") -> torch.Tensor:
+        return mi_weight(self.sigma(t))  # one weight: the variants differ only in DDPM's discretisation
+
+    def mi_spans(self, timesteps: torch.Tensor) -> torch.Tensor:
+        return riemann_spans(self.sigma(timesteps))
+
+    def image_tokens(self) -> int:
+        """Transformer tokens of one image at the default size (the input of the dynamic shift)."""
+        raise NotImplementedError
+
+    def set_timesteps(self, scheduler, steps: int, device) -> None:
+        check_flow_scheduler(scheduler, self.pipeline_class)
+        extra = {}
+        if scheduler.config.get("use_dynamic_shifting"):
+            from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+            c = scheduler.config
+            extra["mu"] = calculate_shift(self.image_tokens(), c.get("base_image_seq_len", 256),
+                                          c.get("max_image_seq_len", 4096), c.get("base_shift", 0.5),
+                                          c.get("max_shift", 1.15))
+        scheduler.set_timesteps(steps, device=device, **extra)

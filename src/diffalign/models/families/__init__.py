@@ -7,8 +7,10 @@ from .base import ATTENTION_PROJECTIONS, CLIP_TEXT_TARGETS, FIELDS, Conditioning
 from .flux import Flux
 from .sd import StableDiffusion
 from .sd3 import StableDiffusion3
+from .sdxl import StableDiffusionXL
 
-FAMILIES: dict[str, type[Family]] = {f.pipeline_class: f for f in (StableDiffusion, StableDiffusion3, Flux)}
+FAMILIES: dict[str, type[Family]] = {f.pipeline_class: f for f in (StableDiffusion, StableDiffusionXL, StableDiffusion3,
+                                                                   Flux)}
 
 
 def family_of(pipe) -> Family:

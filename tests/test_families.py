@@ -69,18 +69,39 @@ def test_sdxl_conditioning_and_its_unconditional_branch(tiny_model_xl):
     assert np.abs(ours - (theirs * 255).round().astype(int)).max() <= 1
 
 
-def test_generate_is_deterministic_and_matches_vanilla_diffusers(any_model, tmp_path):
-    args = ["generate", "--model", str(any_model), "--prompt", "a red circle", "--n", "2", "--seed", "3", *FAST]
+# Flow-matching families (SD3 / SD3.5, Flux) on tiny random folders (tests/tiny_models.py), 32 px, FlowMatchEuler.
+
+FLOW = {"sd3": "tiny_sd3", "flux": "tiny_flux"}
+
+
+@pytest.fixture(params=list(FLOW))
+def flow_model(request):
+    return request.getfixturevalue(FLOW[request.param])
+
+
+def _vanilla(folder, prompts, seeds, steps, guidance, adapter=None):
+    """What diffusers itself makes: the folder's own pipeline class, at the family's default size."""
+    pipe = DiffusionPipeline.from_pretrained(str(folder))
+    if adapter is not None:
+        pipe.load_lora_weights(str(adapter))
+    size = family_of(pipe).image_size
+    images = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, height=size, width=size,
+                  output_type="np", generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).images
+    return (images * 255).round().astype(int)
+
+
+@pytest.mark.parametrize("name", [*PREDICTIONS, *FLOW])
+def test_generate_is_deterministic_and_matches_vanilla_diffusers(name, request, tmp_path):
+    """Flow families too: --guidance is SD3's CFG scale and Flux's guidance embedding, as guidance_scale is."""
+    folder = request.getfixturevalue({**PREDICTIONS, **FLOW}[name])
+    args = ["generate", "--model", str(folder), "--prompt", "a red circle", "--n", "2", "--seed", "3", *FAST]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0 and main([*args, "--out", str(tmp_path / "b")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "a" / "index.jsonl").read_text().splitlines()]
     ours = [np.asarray(Image.open(tmp_path / "a" / r["image"])).astype(int) for r in rows]
     for r, image in zip(rows, ours):
         assert np.array_equal(image, np.asarray(Image.open(tmp_path / "b" / r["image"])))
-    vanilla = DiffusionPipeline.from_pretrained(str(any_model), safety_checker=None)
-    theirs = vanilla(["a red circle"] * 2, num_inference_steps=3, guidance_scale=3.0, output_type="np",
-                     generator=[torch.Generator("cpu").manual_seed(s) for s in (3, 4)]).images
-    for mine, ref in zip(ours, theirs):
-        assert np.abs(mine - (ref * 255).round().astype(int)).max() <= 1
+    for mine, ref in zip(ours, _vanilla(folder, ["a red circle"] * 2, [3, 4], 3, 3.0)):
+        assert np.abs(mine - ref).max() <= 1
 
 
 class Trajectory:
@@ -151,3 +172,90 @@ def test_attention_reweighting(model, tmp_path):
                  "--reweight", "3", "--out", str(tmp_path / "g"), *FAST]) == 0
     row = json.loads((tmp_path / "g" / "index.jsonl").read_text())
     assert set(row["reweighted_objects"]) <= {0, 1}
+
+
+def test_flow_mi_hook_is_the_riemann_sum_recomputed_on_its_own_trajectory(flow_model):
+    """The hook's sum of w(s) ||eps(z_s, p) - eps(z_s, '')||^2 (s_i - s_{i+1}) over the kept visited sigmas, over
+    their total span, is what direct transformer calls on the same z_s give (Flux: both at the sampling guidance
+    embedding, no CFG mixing)."""
+    pipe = load_pipeline(str(flow_model), device="cpu")
+    family = family_of(pipe)
+    guidance = family.default_guidance if family.guidance_distilled else 4.0
+    mi, path = PointwiseMIHook(pipe, MIConfig(min_timestep=50)), Trajectory()
+    hooked = sample(pipe, ["a red circle"], [2], SamplerConfig(steps=4, guidance=guidance),
+                    hooks=(mi, path))[0].scores["mi"]
+    cond, uncond = encode_prompts(pipe, ["a red circle"]), encode_prompts(pipe, [""])
+    sigmas = [float(t) / family.num_train_timesteps for _, t in path.states] + [0.0]
+    total, span = 0.0, 0.0
+    with torch.no_grad():
+        for i, (z_t, t) in enumerate(path.states):
+            if int(t) <= 50:
+                continue
+            eps = [family.to_epsilon(family.denoise(z_t, t, c), z_t, t) for c in (cond, uncond)]
+            width = sigmas[i] - sigmas[i + 1]
+            total += width * float(family.mi_weight(t.reshape(1)) * (eps[0] - eps[1]).pow(2).sum())
+            span += width
+    assert span > 0 and hooked == pytest.approx(total / span, rel=1e-4)
+
+
+def test_flow_image_mi_is_zero_without_a_prompt_and_does_not_depend_on_the_shift(flow_model):
+    """The forward process is the model's (x_s = (1 - s) x_0 + s eps at uniform s), not the sampler's shifted
+    schedule: a folder whose scheduler config says shift 1 scores the same images the same."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    pipe = load_pipeline(str(flow_model), device="cpu")
+    images = np.stack([s.image for s in sample(pipe, ["a red circle"] * 2, [0, 1], SamplerConfig(steps=2))])
+    config = MIConfig(estimator="standard", n_timesteps=4, seed=1)
+    assert np.allclose(image_mi(pipe, images, ["", ""], config).mean, 0, atol=1e-6)
+    scored = image_mi(pipe, images, ["a red circle"] * 2, config)
+    assert np.all(np.isfinite(scored.mean)) and np.all(scored.stderr >= 0)
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, shift=1.0,
+                                                                 use_dynamic_shifting=False)
+    assert np.array_equal(image_mi(pipe, images, ["a red circle"] * 2, config).mean, scored.mean)
+
+
+@pytest.mark.parametrize("recipe,objective", [("mitune", "sft"), ("mitune", "dpo"), ("dreamsync", "sft"),
+                                              ("realign", "sft")])
+def test_flow_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(flow_model, recipe, objective, tmp_path):
+    """One round (flow-matching velocity loss; Diffusion-DPO on velocity errors), the adapter on the transformer's
+    attention (MMDiT's text-stream projections too) in the format the pipeline class's load_lora_weights reads,
+    and vanilla diffusers with it makes diffalign's image."""
+    from safetensors.torch import load_file
+
+    (tmp_path / "train.jsonl").write_text(PROMPTS)
+    if SCORERS[recipe]:
+        (tmp_path / f"{recipe}.toml").write_text(SCORERS[recipe])
+    run = tmp_path / "run"
+    assert main(["align", "--model", str(flow_model), "--recipe", str(tmp_path / f"{recipe}.toml") if SCORERS[recipe]
+                 else recipe, "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts", str(tmp_path / "train.jsonl"),
+                 "--candidates", "2", "--train-steps", "1", "--eval-per-category", "1", "--lora", "--rank", "4",
+                 "--batch-size", "4", "--objective", objective, "--out", str(run), *FAST]) == 0
+    adapter = run / "round_1" / "adapter"
+    keys = load_file(adapter / "pytorch_lora_weights.safetensors").keys()
+    assert all(k.startswith("transformer.") for k in keys) and any(".add_q_proj." in k for k in keys)
+    ours = sample(load_pipeline(str(flow_model), adapter, device="cpu"), ["a red circle"], [9],
+                  SamplerConfig(steps=3, guidance=3.0))[0].image.astype(int)
+    assert np.abs(ours - _vanilla(flow_model, ["a red circle"], [9], 3, 3.0, adapter)[0]).max() <= 1
+
+
+def test_flow_personalize_and_vanilla_load(flow_model, tmp_path):
+    """DreamBooth-style LoRA with prior preservation on the transformer; its checkpoint loads in vanilla diffusers
+    and makes diffalign's image. Blending (cross-attention guidance) and re-weighting are refused in one line."""
+    from test_dreamblend import subject_images
+
+    images = tmp_path / "subject"
+    images.mkdir()
+    for i, im in enumerate(subject_images(2)):
+        Image.fromarray(np.asarray(Image.fromarray(im).resize((32, 32)))).save(images / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["personalize", "--images", str(images), "--class-prompt", "a circle", "--out", str(out),
+                 "--model", str(flow_model), "--train-steps", "2", "--save-every", "2", "--class-images", "1",
+                 "--rank", "2", "--steps", "2", "--device", "cpu"]) == 0
+    checkpoint = out / "checkpoint-2"
+    ours = sample(load_pipeline(str(flow_model), checkpoint, device="cpu"), ["a sks circle"], [5],
+                  SamplerConfig(steps=2, guidance=3.0))[0].image.astype(int)
+    assert np.abs(ours - _vanilla(flow_model, ["a sks circle"], [5], 2, 3.0, checkpoint)[0]).max() <= 1
+    for extra in (["--reweight", "3"], ["--guide", str(checkpoint), "--edit", str(checkpoint)]):
+        assert main(["generate", "--model", str(flow_model), "--prompt", "a red circle", "--n", "1", *extra,
+                     "--out", str(tmp_path / "refused"), *FAST]) == 2
+        assert not (tmp_path / "refused").exists()

@@ -288,7 +288,7 @@ def _align_rounds(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt]
     procs.on_main(start)
     evals = [evaluate_round(pipe, recipe, val, run, 0)] if val else []
     if evals:
-        log.info("base model: mean %.3f on %d val prompts", evals[0]["mean"], len(val))
+        log.info("base model: mean %.3f on %d %s prompts", evals[0]["mean"], len(val), recipe.eval.split)
     params = attach_adapter(pipe, recipe.adapter, recipe.train.seed)
     index = prompt_index(prompts)
     for r in range(1, recipe.rounds + 1):

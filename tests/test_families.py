@@ -232,7 +232,8 @@ def test_flow_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(flow_mod
                  "--batch-size", "4", "--objective", objective, "--out", str(run), *FAST]) == 0
     adapter = run / "round_1" / "adapter"
     keys = load_file(adapter / "pytorch_lora_weights.safetensors").keys()
-    assert all(k.startswith("transformer.") for k in keys) and any(".add_q_proj." in k for k in keys)
+    assert all(k.startswith("transformer.") and (".lora_A." in k or ".lora_B." in k) for k in keys)  # peft keys
+    assert any(".attn.to_q." in k for k in keys) and any(".add_q_proj." in k for k in keys)
     ours = sample(load_pipeline(str(flow_model), adapter, device="cpu"), ["a red circle"], [9],
                   SamplerConfig(steps=3, guidance=3.0))[0].image.astype(int)
     assert np.abs(ours - _vanilla(flow_model, ["a red circle"], [9], 3, 3.0, adapter)[0]).max() <= 1

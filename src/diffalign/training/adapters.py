@@ -79,10 +79,11 @@ def load_adapter_state(pipe, state: dict[str, dict[str, torch.Tensor]]) -> None:
 def save_adapter(pipe, config: AdapterConfig, out: Path) -> Path:
     """Write the diffusers LoRA format (pytorch_lora_weights.safetensors + peft metadata)."""
     out.mkdir(parents=True, exist_ok=True)
-    models = adapted_models(pipe, config)
+    family, models = family_of(pipe), adapted_models(pipe, config)
     layers, metadata = {}, {}
     for name, weights in adapter_state(pipe).items():
-        layers[name] = convert_state_dict_to_diffusers({k: v.detach().float().cpu() for k, v in weights.items()})
+        weights = {k: v.detach().float().cpu() for k, v in weights.items()}
+        layers[name] = convert_state_dict_to_diffusers(weights) if family.unet_lora_keys else weights
         metadata[name] = models[name][1].to_dict()
-    family_of(pipe).save_lora(out, layers, metadata)
+    family.save_lora(out, layers, metadata)
     return out

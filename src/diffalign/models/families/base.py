@@ -113,6 +113,9 @@ class Family:
     # the DDPM-family schedulers --scheduler names (sampling.schedulers) fit its denoiser; a flow model samples with
     # its folder's flow-matching scheduler only
     named_schedulers: ClassVar[bool] = True
+    # its pipeline's LoRA files hold diffusers' UNet-era keys (lora.down / lora.up, convert_state_dict_to_diffusers);
+    # the transformer pipelines' (SD3, Flux) load peft's own keys (lora_A / lora_B) and drop the others
+    unet_lora_keys: ClassVar[bool] = True
 
     def __init__(self, pipe) -> None:
         self.pipe = pipe

@@ -71,6 +71,7 @@ class FlowMatching(Family):
     denoiser_name = "transformer"
     cross_attention_hooks = False
     named_schedulers = False
+    unet_lora_keys = False
     # every attention's projections; MMDiT's joint attention also projects the text stream (add_*, to_add_out)
     lora_targets = ATTENTION_PROJECTIONS + ("add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
 

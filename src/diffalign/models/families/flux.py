@@ -23,7 +23,7 @@ class Flux(FlowMatching):
         """The pipeline's own encode_prompt (T5's 512 tokens, CLIP's pooled vector), at the default guidance."""
         embeds, pooled, text_ids = self.pipe.encode_prompt(prompts, None, device=self.pipe.device)
         n = len(prompts)
-        return Conditioning(embeds, pooled_embeds=pooled, text_ids=text_ids.expand(n, *text_ids.shape),
+        return Conditioning(embeds, pooled_embeds=pooled, text_ids=text_ids.repeat(n, 1, 1),
                             guidance=torch.full((n,), self.default_guidance, device=embeds.device))
 
     def denoise(self, latents: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:

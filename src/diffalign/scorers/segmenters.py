@@ -21,10 +21,10 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from ..images import to_tensor
 from ..questions.phrases import prompt_objects
 from ..world.spec import ObjectSpec
 from ..world.vocab import BACKGROUND, COLORS, SHAPES, SIZES, TEXTURES
+from .clip import clip_pixels
 from .loading import DETECTORS, SEGMENTERS, load_model, load_processor, pick_family
 from .text_embed import TextEmbedder
 
@@ -65,7 +65,7 @@ class ShapesSegmenter:
             return []
         alone = np.stack([np.where(m[..., None], image, np.array(BACKGROUND, np.uint8)) for m in masks])
         model = self.embed.model
-        pixels = to_tensor(alone).to(self.embed.device, model.dtype)
+        pixels = clip_pixels(model, None, alone).to(self.embed.device, model.dtype)  # at the CLIP's input size
         features = model.get_image_features(pixel_values=pixels).pooler_output.float().cpu()
         probs = (self.scale * torch.nn.functional.normalize(features, dim=-1) @ self.label_features.T).softmax(-1)
         best = probs.max(-1)

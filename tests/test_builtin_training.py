@@ -9,7 +9,7 @@ from transformers import CLIPModel
 
 from diffalign.builtin import BUILTIN_MODEL_DIR
 from diffalign.builtin_training.checkpoint import load_state
-from diffalign.builtin_training.data import SceneStream, binding_noise, contrastive_batch
+from diffalign.builtin_training.data import SceneStream, allowed, binding_noise, contrastive_batch, swapped_textures
 from diffalign.builtin_training.train import StageConfig, TextAnchor, assemble, train_clip, train_unet, train_vae
 from diffalign.world.grammar import parse
 from diffalign.world.vocab import OPPOSITE_RELATION, TRANSPOSED_RELATION
@@ -85,7 +85,8 @@ def test_axis_twins_are_transposed_scenes_and_the_first_kind_gives_the_negative(
 def test_texture_twins_swap_the_two_objects_textures():
     _, captions, negatives = contrastive_batch(SceneStream(4), 64, {"texture": 6})
     specs = [parse(c) for c in captions]
-    two_textures = [s for s in specs[:64] if len(s.objects) == 2 and s.objects[0].texture != s.objects[1].texture]
+    two_textures = [s for s in specs[:64] if len(s.objects) == 2 and s.objects[0].texture != s.objects[1].texture
+                    and allowed(swapped_textures(s))]  # a twin that would be a held-out prompt is not drawn
     assert len(specs) == 64 + min(6, len(two_textures)) > 64
     for original, twin in zip(two_textures, specs[64:]):
         assert [o.texture for o in twin.objects] == [o.texture for o in reversed(original.objects)]

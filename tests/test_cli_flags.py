@@ -49,15 +49,15 @@ def test_commands_that_sample_share_the_model_and_sampler_flags():
     assert MODEL_FLAGS <= options(commands["score"]).keys()
 
 
-def test_unset_sampler_flags_take_sampler_config_defaults():
+def test_unset_sampler_flags_take_sampler_config_defaults(tiny_model):
     config = sampler_config(parse("generate", "--prompt", "a red circle"))
     d = SamplerConfig()
     assert (config.steps, config.batch_size, config.scheduler) == (d.steps, d.batch_size, None)
     assert config.guidance == 3.0  # the built-in model's own
-    given = sampler_config(parse("bench", "--model", "/some/sd", "--steps", "7", "--scheduler", "ddim",
+    given = sampler_config(parse("bench", "--model", str(tiny_model), "--steps", "7", "--scheduler", "ddim",
                                  "--batch-size", "3", "--guidance", "1.5"))
     assert (given.steps, given.scheduler, given.batch_size, given.guidance) == (7, "ddim", 3, 1.5)
-    assert sampler_config(parse("bench", "--model", "/some/sd")).guidance == 7.5  # Stable Diffusion's
+    assert sampler_config(parse("bench", "--model", str(tiny_model))).guidance == 7.5  # Stable Diffusion's
     with pytest.raises(UserInputError, match="--steps must be at least 1"):
         sampler_config(parse("personalize", "--images", "x", "--class-prompt", "a square", "--out", "o",
                              "--steps", "0"))

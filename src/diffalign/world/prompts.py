@@ -110,7 +110,8 @@ def make_prompt_sets(seed: int = 0) -> dict[tuple[str, str], list[str]]:
         test = _draw(category, TEST_SIZE, test_rng, set(val) | set(train))
         test += _draw(category, TEST_SIZE - len(test), test_rng, set(val) | set(test))
         out[(category, "test")] = test
-        out[(category, "train")] = [t for t in train if t not in set(test)]
+        in_test = set(test)
+        out[(category, "train")] = [t for t in train if t not in in_test]
     return out
 
 

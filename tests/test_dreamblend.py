@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 
 from diffalign.cli.main import main
 from diffalign.errors import UserInputError
-from diffalign.models import load_adapter, load_pipeline
+from diffalign.models import family_of, load_adapter, load_pipeline
 from diffalign.sampling import SamplerConfig, sample
-from diffalign.sampling.attention import capture_cross_attention
+from diffalign.sampling.attention import capture_text_attention
 from diffalign.sampling.guidance import CrossAttentionGuidance, GuidanceConfig, subject_map, subject_positions
 from diffalign.training import AdapterConfig, TrainConfig
 from diffalign.training.personalize import PersonalizeConfig, check_token, personalize
@@ -100,7 +100,7 @@ def test_capture_processor_reproduces_the_default_attention_output(tiny_pipe):
     context = torch.randn(2, tiny_pipe.tokenizer.model_max_length, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         plain = unet(z, t, encoder_hidden_states=context).sample
-        with capture_cross_attention(unet) as store, store.record() as maps:
+        with capture_text_attention(family_of(tiny_pipe)) as store, store.record() as maps:
             captured = unet(z, t, encoder_hidden_states=context).sample
         after = unet(z, t, encoder_hidden_states=context).sample
     assert torch.equal(plain, captured) and torch.equal(plain, after)

@@ -239,9 +239,10 @@ def test_flow_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(flow_mod
     assert np.abs(ours - _vanilla(flow_model, ["a red circle"], [9], 3, 3.0, adapter)[0]).max() <= 1
 
 
-def test_flow_personalize_and_vanilla_load(flow_model, tmp_path):
+def test_flow_personalize_blend_reweight_and_vanilla_load(flow_model, tmp_path):
     """DreamBooth-style LoRA with prior preservation on the transformer; its checkpoint loads in vanilla diffusers
-    and makes diffalign's image. Blending (cross-attention guidance) and re-weighting are refused in one line."""
+    and makes diffalign's image. DreamBlend's guided and locally blended sampling of the late checkpoint under the
+    early one, and RealignDiff's re-weighting, on the joint attention."""
     from test_dreamblend import subject_images
 
     images = tmp_path / "subject"
@@ -250,13 +251,19 @@ def test_flow_personalize_and_vanilla_load(flow_model, tmp_path):
         Image.fromarray(np.asarray(Image.fromarray(im).resize((32, 32)))).save(images / f"{i}.png")
     out = tmp_path / "run"
     assert main(["personalize", "--images", str(images), "--class-prompt", "a circle", "--out", str(out),
-                 "--model", str(flow_model), "--train-steps", "2", "--save-every", "2", "--class-images", "1",
+                 "--model", str(flow_model), "--train-steps", "2", "--save-every", "1", "--class-images", "1",
                  "--rank", "2", "--steps", "2", "--device", "cpu"]) == 0
     checkpoint = out / "checkpoint-2"
     ours = sample(load_pipeline(str(flow_model), checkpoint, device="cpu"), ["a sks circle"], [5],
                   SamplerConfig(steps=2, guidance=3.0))[0].image.astype(int)
     assert np.abs(ours - _vanilla(flow_model, ["a sks circle"], [5], 2, 3.0, checkpoint)[0]).max() <= 1
-    for extra in (["--reweight", "3"], ["--guide", str(checkpoint), "--edit", str(checkpoint)]):
-        assert main(["generate", "--model", str(flow_model), "--prompt", "a red circle", "--n", "1", *extra,
-                     "--out", str(tmp_path / "refused"), *FAST]) == 2
-        assert not (tmp_path / "refused").exists()
+    blend = ["generate", "--model", str(flow_model), "--prompt", "a sks circle", "--n", "1",
+             "--guide", str(out / "checkpoint-1"), "--edit", str(checkpoint), *FAST]
+    assert main([*blend, "--out", str(tmp_path / "guided")]) == 0
+    assert json.loads((tmp_path / "guided" / "index.jsonl").read_text())["attention_distance"] > 0
+    assert main([*blend, "--local-blend", "0.5", "--out", str(tmp_path / "local")]) == 0
+    assert (tmp_path / "local" / "grid.png").exists()
+    assert main(["generate", "--model", str(flow_model), "--prompt", "a red circle and a blue square", "--n", "1",
+                 "--reweight", "3", "--out", str(tmp_path / "reweighted"), *FAST]) == 0
+    row = json.loads((tmp_path / "reweighted" / "index.jsonl").read_text())
+    assert set(row["reweighted_objects"]) <= {0, 1}

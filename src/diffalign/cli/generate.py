@@ -9,8 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import UserInputError
-from ..models import family_of, is_shapes_world_model, load_adapter, load_pipeline, resolve_model
-from ..models.family import model_family
+from ..models import family_of, is_shapes_world_model, load_adapter, load_pipeline
 from ..processes import start as start_processes
 from ..images import save_grid
 from ..sampling import sample
@@ -68,14 +67,14 @@ def _blend_config(args: argparse.Namespace, token: str | None) -> GuidanceConfig
 
 
 def _load(args: argparse.Namespace, blend: GuidanceConfig | None, device):
-    """The pipeline, with the guide and edit adapters in one UNet when blending."""
+    """The pipeline, with the guide and edit adapters in one denoiser when blending."""
     if blend is None:
         return load_pipeline(args.model, args.adapter, device)
     pipe = load_pipeline(args.model, device=device)
     load_adapter(pipe, args.guide, args.model, name=blend.guide)
     load_adapter(pipe, args.edit, args.model, name=blend.edit)
     if any(getattr(m, "peft_config", None) for m in family_of(pipe).text_encoders().values()):
-        raise UserInputError("cross-attention guidance needs UNet-only LoRA checkpoints (these adapt the text encoder)")
+        raise UserInputError("cross-attention guidance needs denoiser-only LoRA checkpoints (these adapt the text encoder)")
     return pipe
 
 
@@ -91,12 +90,6 @@ def run(args: argparse.Namespace) -> None:
         raise UserInputError("--reweight must be positive (1 changes nothing; 2-4 are typical)")
     if blend and args.reweight is not None:
         raise UserInputError("--reweight cannot be combined with --guide/--edit")
-    if blend or args.reweight is not None:
-        family = model_family(resolve_model(args.model), args.model)
-        if not family.cross_attention_hooks:
-            raise UserInputError(f"--reweight and --guide/--edit hook a UNet's cross-attention; {args.model!r} is a "
-                                 f"{family.pipeline_class} ({family.description}), whose joint attention they do not "
-                                 f"support yet")
     if is_shapes_world_model(args.model):
         for p in prompts:  # the built-in model knows only the shapes world: fail before sampling
             parse(" ".join(w for w in p.text.split() if w != token))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from ..models import family_of, is_shapes_world_model
 from ..sampling import SamplerConfig, sample
@@ -56,9 +57,10 @@ def regenerate(pipe, prompts: list[str], seeds: list[int], sampler: SamplerConfi
     final = list(first)
     if todo:
         family = family_of(pipe)
-        weights = torch.stack([token_weights(family.tokenizer, prompts[k], boosted[k], config.weight) for k in todo])
+        weights = pad_sequence([token_weights(family.tokenizer, prompts[k], boosted[k], config.weight) for k in todo],
+                               batch_first=True, padding_value=1.0)  # positions past a prompt's words: 1
         until = max(1, round(config.until * sampler.steps)) if config.until < 1 else None
-        with reweighting(family.denoiser) as state:
+        with reweighting(family) as state:
             again = sample(pipe, [prompts[k] for k in todo], [seeds[k] for k in todo], sampler,
                            hooks=(ReweightHook(state, weights.to(pipe.device), until),), progress=progress)
         for k, s in zip(todo, again):

@@ -1,9 +1,11 @@
 """DreamBlend's cross-attention guidance: sample an edit (late, overfit) checkpoint while pulling its
-cross-attention maps toward those of a guide (early, underfit) checkpoint started from the same noise.
+cross-attention maps toward those of a guide (early, underfit) checkpoint started from the same noise. On an MMDiT
+(SD3, Flux) the maps are the image-to-text part of its joint attention (attention.py), the same per-pixel
+distributions over the prompt's tokens.
 
-Both checkpoints are LoRA adapters of one base, so a single UNet holds both and the hook switches
+Both checkpoints are LoRA adapters of one base, so a single denoiser holds both and the hook switches
 the active adapter (diffusers `set_adapters`) between the guide and the edit passes instead of
-loading two UNets. At each of the first `steps` denoising steps it
+loading two denoisers. At each of the first `steps` denoising steps it
 1. advances the guide's own trajectory z^G one step (CFG, its own copy of the scheduler and of the
    per-sample generators) and records the guide's cross-attention A_G (prompt rows);
 2. runs the edit adapter on z^E with gradients, records A_E and takes one gradient step
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 
 from ..errors import UserInputError
 from ..models import Conditioning, family_of
-from .attention import capture_cross_attention
+from .attention import capture_text_attention, word_positions
 from .hooks import StepState
 from .schedulers import scale_input, step as scheduler_step
 
@@ -41,7 +43,7 @@ from .schedulers import scale_input, step as scheduler_step
 class GuidanceConfig:
     alpha: float = 1.0  # strength: the latent moves by alpha * grad D
     steps: int = 10  # guide the first `steps` denoising steps (the ones that set the layout)
-    guide: str = "guide"  # adapter names in the UNet
+    guide: str = "guide"  # adapter names in the denoiser
     edit: str = "edit"
     local_blend: float | None = None  # threshold in (0, 1) of the guide's subject map; None: no local blending
     token: str = "sks"  # the subject's token, which local blending finds in every prompt
@@ -52,29 +54,23 @@ class GuidanceConfig:
 
 
 def subject_positions(tokenizer, prompt: str, token: str) -> list[int]:
-    """Context positions of the word after `token` (its class noun, `a [token] [class]`), BOS counted. The class
-    word's map is the one that is local: a rare token's pieces attend everywhere, like the start token."""
-    pieces = tokenizer.tokenize(prompt)
-    words: list[list[int]] = [[]]
-    for position, piece in enumerate(pieces, 1):
-        words[-1].append(position)
-        if piece.endswith("</w>"):
-            words.append([])
-    spelled = ["".join(pieces[i - 1] for i in w).removesuffix("</w>") for w in words]
-    at = spelled.index(token) if token in spelled else len(words)
-    if at + 1 >= len(words) or not words[at + 1]:
+    """Context positions of the word after `token` (its class noun, `a [token] [class]`). The class word's map is
+    the one that is local: a rare token's pieces attend everywhere, like the start token."""
+    words = word_positions(tokenizer, prompt)
+    at = next((i for i, (word, _) in enumerate(words) if word == token), len(words))
+    if at + 1 >= len(words):
         raise UserInputError(f"local blending needs the subject token {token!r} followed by its class word in every "
                              f"prompt; {prompt!r} has none")
-    return words[at + 1]
+    return words[at + 1][1]
 
 
 def token_masks(tokenizer, prompts: list[str], token: str, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """B x length 0/1 masks over the context positions: each prompt's subject class word (subject_positions),
-    and all its words (the pieces after BOS)."""
+    and all its words."""
     subject, words = torch.zeros(len(prompts), length), torch.zeros(len(prompts), length)
     for row, prompt in enumerate(prompts):
         subject[row, subject_positions(tokenizer, prompt, token)] = 1
-        words[row, 1 : 1 + len(tokenizer.tokenize(prompt))] = 1
+        words[row, [p for _, ps in word_positions(tokenizer, prompt) for p in ps]] = 1
     return subject, words
 
 
@@ -138,7 +134,7 @@ class CrossAttentionGuidance:
         blending, guiding = self.config.local_blend is not None, index < self.config.steps
         if not (blending or guiding):
             return latents
-        with capture_cross_attention(self.denoiser) as store:
+        with capture_text_attention(self.family) as store:
             self.denoiser.set_adapters(self.config.guide)
             z_guide = self.z_guide
             with store.record() as guide_maps:

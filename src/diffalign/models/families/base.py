@@ -107,9 +107,8 @@ class Family:
     # the guidance scale is an input of the denoiser (Conditioning.guidance), not classifier-free guidance: the
     # sampler makes one pass per step, and an unconditional one only for hooks that need it (Flux)
     guidance_distilled: ClassVar[bool] = False
-    # UNet cross-attention layers (attn2) that attention capture, DreamBlend guidance and re-weighting hook into;
-    # an MMDiT's joint attention has none (SD3, Flux), so those are refused there
-    cross_attention_hooks: ClassVar[bool] = True
+    # the order of an MMDiT's joint attention sequence (sampling/attention.py): [image; text] (SD3) or [text; image]
+    joint_text_first: ClassVar[bool] = False
     # the DDPM-family schedulers --scheduler names (sampling.schedulers) fit its denoiser; a flow model samples with
     # its folder's flow-matching scheduler only
     named_schedulers: ClassVar[bool] = True

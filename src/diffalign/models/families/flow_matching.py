@@ -69,7 +69,6 @@ class FlowMatching(Family):
     mu when the scheduler config asks for dynamic shifting, as the diffusers pipelines compute it)."""
 
     denoiser_name = "transformer"
-    cross_attention_hooks = False
     named_schedulers = False
     unet_lora_keys = False
     # every attention's projections; MMDiT's joint attention also projects the text stream (add_*, to_add_out)

@@ -18,6 +18,12 @@ class Flux(FlowMatching):
     text_encoder_targets = {"text_encoder": CLIP_TEXT_TARGETS}  # CLIP, as FluxPipeline.save_lora_weights stores it
     default_guidance = 3.5  # FluxPipeline's default guidance_scale: the embedding, not a CFG scale
     guidance_distilled = True
+    joint_text_first = True  # FluxAttnProcessor concatenates [text; image]
+
+    @property
+    def tokenizer(self):
+        """T5's: Flux attends to T5's tokens only (CLIP gives the pooled vector)."""
+        return self.pipe.tokenizer_2
 
     def encode(self, prompts: list[str]) -> Conditioning:
         """The pipeline's own encode_prompt (T5's 512 tokens, CLIP's pooled vector), at the default guidance."""

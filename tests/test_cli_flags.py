@@ -63,14 +63,14 @@ def test_unset_sampler_flags_take_sampler_config_defaults(tiny_model):
                              "--steps", "0"))
 
 
-def test_align_sampler_flags_reach_the_recipe_and_default_to_its_values():
+def test_align_sampler_flags_reach_the_recipe_and_default_to_its_values(tiny_model):
     shipped = load_recipe("mitune", builtin_model=True).sampler
     assert align_recipe(parse("align")).sampler == shipped  # nothing given: the recipe's own
     recipe = align_recipe(parse("align", "--scheduler", "ddim"))
     assert shipped.scheduler != "ddim" and recipe.sampler == SamplerConfig(
         steps=shipped.steps, guidance=shipped.guidance, scheduler="ddim", batch_size=shipped.batch_size)
     recipe = align_recipe(parse("align", "--steps", "9", "--guidance", "2", "--batch-size", "5",
-                                "--model", "/some/sd"))  # the paper's sizes: 100 ddpm steps at 7.5
+                                "--model", str(tiny_model)))  # the paper's sizes: 100 ddpm steps at 7.5
     assert recipe.sampler == SamplerConfig(steps=9, guidance=2.0, scheduler="ddpm", batch_size=5)
     with pytest.raises(UserInputError, match=r"sampler.steps \(--steps\) must be at least 1"):
         align_recipe(parse("align", "--steps", "0"))

@@ -267,3 +267,16 @@ def test_flow_personalize_blend_reweight_and_vanilla_load(flow_model, tmp_path):
                  "--reweight", "3", "--out", str(tmp_path / "reweighted"), *FAST]) == 0
     row = json.loads((tmp_path / "reweighted" / "index.jsonl").read_text())
     assert set(row["reweighted_objects"]) <= {0, 1}
+
+
+def test_flow_model_refuses_a_ddpm_scheduler_before_loading(flow_model, tmp_path, monkeypatch, capsys):
+    from diffusers import DiffusionPipeline
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("weights were loaded before the refusal")
+
+    monkeypatch.setattr(DiffusionPipeline, "from_pretrained", loaded)
+    assert main(["generate", "--model", str(flow_model), "--prompt", "a red circle", "--n", "1", "--scheduler", "dpm",
+                 "--out", str(tmp_path / "g"), *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "drop --scheduler" in err[0] and not (tmp_path / "g").exists()

@@ -55,3 +55,17 @@ def test_score_checks_options_before_loading_anything(tmp_path, capsys):
                  "--option", "n_timestep=4"]) == 2
     err = capsys.readouterr().err
     assert "mi scorer: unknown option(s) n_timestep (it takes kappa, min_timestep, estimator, n_timesteps" in err
+
+
+def test_mi_hook_at_guidance_1_is_refused_only_where_guidance_is_classifier_free():
+    """Flux takes guidance as an input and the MI hook makes its own unconditional pass: guidance 1 is fine there."""
+    from dataclasses import replace
+
+    from diffalign.errors import UserInputError
+    from diffalign.methods.recipe import check_recipe, load_recipe
+
+    recipe = load_recipe("mitune", False)
+    recipe = replace(recipe, sampler=replace(recipe.sampler, guidance=1.0), mi=replace(recipe.mi, estimator="orthogonal"))
+    with pytest.raises(UserInputError, match="turns classifier-free guidance off"):
+        check_recipe(recipe)
+    check_recipe(recipe, guidance_distilled=True)

@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> None:
         options = suite_options(CompBenchOptions, raw, "compbench")
         prompts = _select(read_prompts(args) if args.prompts else compbench_prompts("val"), args)
         check_categories(prompts, COMPBENCH_CATEGORIES, "compbench")
+        sampler = sampler_config(args)
         pipe = load_pipeline(args.model, args.adapter, procs.device)
-        result = run_compbench(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), options, out,
-                               args.save_images)
+        result = run_compbench(pipe, prompts, args.per_prompt, args.seed, sampler, options, out, args.save_images)
     else:
         from ..evaluation.geneval import GenEvalOptions, geneval_prompts, run_geneval
 
@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> None:
             raise UserInputError(f"--suite geneval reads GenEval metadata (.jsonl), not {args.prompts.name}")
         options = suite_options(GenEvalOptions, raw, "geneval")
         prompts = _select(geneval_prompts(args.prompts), args)
+        sampler = sampler_config(args)
         pipe = load_pipeline(args.model, args.adapter, procs.device)
-        result = run_geneval(pipe, prompts, args.per_prompt, args.seed, sampler_config(args), options, out,
-                             args.save_images)
+        result = run_geneval(pipe, prompts, args.per_prompt, args.seed, sampler, options, out, args.save_images)
     _print(result, out)
 
 

@@ -260,10 +260,10 @@ def train_round(pipe, params, recipe: Recipe, pool: Pool | PoolFiles, chosen: li
 def align(pipe, recipe: Recipe, prompts: list[Prompt], val: list[Prompt], out: Path) -> list[dict]:
     """Run all rounds of a recipe in the run folder `out`; returns the val benchmark after each round (index 0:
     the base model), empty when there are no val prompts the reference evaluator can read."""
-    check_recipe(recipe)
+    family = family_of(pipe)
+    check_recipe(recipe, family.guidance_distilled)
     if recipe.sampler.guidance is None:  # the model's default, recorded as the number it is
         recipe = replace(recipe, sampler=replace(recipe.sampler, guidance=default_guidance(pipe.name_or_path)))
-    family = family_of(pipe)
     if recipe.sampler.scheduler is not None and not family.named_schedulers:
         log.warning("the recipe's sampler.scheduler %r is a DDPM-family sampler; a %s samples with its own %s",
                     recipe.sampler.scheduler, family.pipeline_class, type(pipe.scheduler).__name__)

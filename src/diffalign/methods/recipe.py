@@ -121,9 +121,11 @@ def override(recipe: Recipe, **changes) -> Recipe:
     return _apply(recipe, table, "command-line options")
 
 
-def check_recipe(recipe: Recipe) -> None:
+def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
     """Refuse, before any image is generated, settings that would otherwise fail or select nothing only after a
-    round's candidates were sampled and scored. Fields are named as in the TOML file, with their align option."""
+    round's candidates were sampled and scored. Fields are named as in the TOML file, with their align option.
+    `guidance_distilled`: the model takes guidance as an input (Flux), and the MI hook makes its own unconditional
+    pass whatever the guidance."""
     counts = {"candidates (--candidates)": recipe.candidates, "rounds (--rounds)": recipe.rounds,
               "selector.k (--top-k)": recipe.selector.k, "selector.pairs (--pairs)": recipe.selector.pairs,
               "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
@@ -166,7 +168,8 @@ def check_recipe(recipe: Recipe) -> None:
         options = check_scorer(name, scorer_options(recipe, name))
         written.update(written_columns(name, options))
     check_selector_columns(recipe.selector, written)
-    if mi_during_sampling(recipe) and recipe.sampler.guidance is not None and recipe.sampler.guidance <= 1:
+    if (mi_during_sampling(recipe) and not guidance_distilled and recipe.sampler.guidance is not None
+            and recipe.sampler.guidance <= 1):
         raise UserInputError(f"sampler.guidance (--guidance) {recipe.sampler.guidance:g} turns classifier-free "
                              f"guidance off, but MI's orthogonal estimator reads the conditional and unconditional "
                              f"predictions of guided sampling: use guidance > 1 or mi.estimator = standard")

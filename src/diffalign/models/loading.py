@@ -55,7 +55,7 @@ def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, dev
     device = resolve_device(device)
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     try:
-        pipe = DiffusionPipeline.from_pretrained(source, dtype=dtype, safety_checker=None)
+        pipe = DiffusionPipeline.from_pretrained(source, dtype=dtype, **family.load_kwargs)
     except OSError as err:
         raise UserInputError(f"could not load model {model!r}: {str(err).splitlines()[0]}") from None
     for name in family.components:

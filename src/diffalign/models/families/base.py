@@ -115,6 +115,8 @@ class Family:
     # its pipeline's LoRA files hold diffusers' UNet-era keys (lora.down / lora.up, convert_state_dict_to_diffusers);
     # the transformer pipelines' (SD3, Flux) load peft's own keys (lora_A / lora_B) and drop the others
     unet_lora_keys: ClassVar[bool] = True
+    # extra from_pretrained arguments (Stable Diffusion: no safety checker, which would black out generated images)
+    load_kwargs: ClassVar[dict] = {}
 
     def __init__(self, pipe) -> None:
         self.pipe = pipe

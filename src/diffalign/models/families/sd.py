@@ -49,6 +49,7 @@ class StableDiffusion(Family):
     components = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
     text_encoder_targets = {"text_encoder": CLIP_TEXT_TARGETS}
     default_guidance = 7.5  # StableDiffusionPipeline's default guidance_scale
+    load_kwargs = {"safety_checker": None}
 
     def encode(self, prompts: list[str]) -> Conditioning:
         ids = tokens(self.pipe.tokenizer, prompts)

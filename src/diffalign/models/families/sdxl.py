@@ -18,6 +18,7 @@ class StableDiffusionXL(StableDiffusion):
     components = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
     text_encoder_targets = {"text_encoder": CLIP_TEXT_TARGETS, "text_encoder_2": CLIP_TEXT_TARGETS}
     default_guidance = 5.0  # StableDiffusionXLPipeline's default guidance_scale
+    load_kwargs = {}  # no safety checker in this pipeline
 
     def encode(self, prompts: list[str]) -> Conditioning:
         pipe = self.pipe

@@ -360,7 +360,7 @@ def test_cache_generates_each_prompt_once_and_round_trips(tmp_path):
     assert generator.calls == ["a dog in front of a desk", "two boys"]
     assert first[0] is first[2] and len(cache) == 2 and "two boys" in cache
     assert cache.generate("two boys") is first[1] and len(generator.calls) == 2
-    assert sorted(p.name for p in path.parent.iterdir()) == ["questions.json"]  # no tmp file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["questions.json", "questions.json.lock"]  # no tmp file
 
     reloaded = CachedQuestions(path, FailingGenerator())
     assert reloaded.generate_many(prompts) == first
@@ -371,6 +371,17 @@ def test_cache_generates_each_prompt_once_and_round_trips(tmp_path):
     third.generate("one turtle")
     assert generator.calls[-1] == "one turtle" and len(generator.calls) == 3
     assert sorted(json.loads(path.read_text())) == sorted(["a dog in front of a desk", "two boys", "one turtle"])
+
+
+def test_cache_keeps_what_another_process_wrote_meanwhile(tmp_path):
+    """Two ranks open the same cache, each generates its own rows' prompts: the file ends with both sets, not the
+    last writer's alone."""
+    path = tmp_path / "questions.json"
+    rank0, rank1 = CachedQuestions(path, CountingGenerator()), CachedQuestions(path, CountingGenerator())
+    rank0.generate("two boys")
+    rank1.generate("one turtle")
+    assert sorted(json.loads(path.read_text())) == ["one turtle", "two boys"]
+    assert CachedQuestions(path, FailingGenerator()).generate_many(["two boys", "one turtle"])
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"p": {"prompt": "other", "questions": []}}',

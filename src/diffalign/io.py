@@ -66,6 +66,20 @@ def load_tensors(path: Path, key: str) -> tuple[dict[str, torch.Tensor], list]:
 
 
 @contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Wait for and hold an exclusive flock on the file `path` for the block (a read-merge-write of a file that
+    several processes share). Where fcntl does not exist (Windows) no lock is taken."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a+", encoding="utf-8") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
 def writer_lock(path: Path, folder: Path, what_to_do: str) -> Iterator[None]:
     """Hold an exclusive lock on the file `path` (flock, non-blocking) for the block: one writer per `folder`.
     A second writer, in this process or another, gets a UserInputError in one line naming the folder, the

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, exclusive
 from ..sources import resolve_source
 from ..world.grammar import PromptError
 from .base import QuestionGenerator, QuestionSet
@@ -22,7 +22,8 @@ from .rules import RuleQuestionGenerator
 
 class CachedQuestions:
     """A JSON file mapping prompt -> question set in front of a generator; it is read once here and
-    rewritten atomically (tmp + os.replace) whenever new prompts got questions."""
+    rewritten atomically (tmp + os.replace) whenever new prompts got questions, merged under a lock with what
+    other processes (the other ranks of a run, each scoring its own rows) wrote there meanwhile."""
 
     def __init__(self, path: Path, generator: QuestionGenerator) -> None:
         self.path = Path(path)
@@ -62,8 +63,10 @@ class CachedQuestions:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {prompt: s.to_json() for prompt, s in self._sets.items()}
-        atomic_write_text(self.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        with exclusive(self.path.with_name(self.path.name + ".lock")):
+            self._sets = {**self._load(), **self._sets}
+            data = {prompt: s.to_json() for prompt, s in self._sets.items()}
+            atomic_write_text(self.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 class GrammarOrRules:

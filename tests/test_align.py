@@ -56,6 +56,13 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
     for c, (lo, hi) in compared["interval_95"].items():
         assert lo <= compared["delta"][c] <= hi
     assert main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp2")]) == 2  # not a finished run
+    other = tmp_path / "other-split"  # the same run, as if evaluated on the other split: no comparable gain
+    shutil.copytree(run, other)
+    recipe = json.loads((other / "recipe.json").read_text())
+    recipe["eval"]["split"] = {"val": "test", "test": "val"}[compared["split"]]
+    (other / "recipe.json").write_text(json.dumps(recipe))
+    assert main(["compare", str(run), str(other), "--out", str(tmp_path / "cmp3")]) == 2
+    assert "different splits" in capsys.readouterr().err
 
 
 def test_dpo_objective_trains_on_selected_vs_least_preferred_pairs(tiny_model, tmp_path):

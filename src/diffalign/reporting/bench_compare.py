@@ -59,7 +59,7 @@ def compare_benches(paths: list[Path]) -> tuple[str, dict]:
     if differ:
         lines.append(f"note: {', '.join(differ)} scored with other evaluators (source or revision) than {paths[0]}; "
                      f"the gains mix model and evaluator")
-    table = "\n".join(lines + [before_after_table(results)])
+    table = "\n".join(lines + [before_after_table(results, "benchmarked")])  # results.json names no split
     last = results[-1]
     payload = {"suite": base["suite"], "folders": [str(p) for p in paths], "evaluator": base.get("evaluator"),
                "evaluators": [r.get("evaluators") for r in results],

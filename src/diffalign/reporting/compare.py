@@ -40,15 +40,26 @@ def summarise_run(out: Path) -> dict:
         raise UserInputError(f"{out} has no finished round with a val benchmark: "
                              f"run `diffalign align --out {out}` first")
     base, last = evals[0], evals[-1]
+    recipe = json.loads(run.recipe.read_text())
     formed = [sum(e["well_formed"].values()) / len(e["well_formed"]) if e["well_formed"] else None  # None: not
               for e in (base, last)]  # checked (a scorer-based val benchmark)
-    return {"run": str(out), "recipe": json.loads(run.recipe.read_text())["name"], "rounds": len(evals) - 1,
+    return {"run": str(out), "recipe": recipe["name"], "split": recipe.get("eval", {}).get("split", "val"),
+            "rounds": len(evals) - 1,
             "unet_evals": sampling_compute(run), "base": base["categories"] | {"mean": base["mean"]},
             "delta": {c: last["categories"][c] - base["categories"][c] for c in base["categories"]}
             | {"mean": last["mean"] - base["mean"]},
             "interval_95": {c: gain_interval(base, last, c) for c in base["categories"]}
             | {"mean": gain_interval(base, last)},
             "well_formed": {"base": formed[0], "after": formed[1]}}
+
+
+def evaluated_split(rows: list[dict]) -> str:
+    """The split every run was evaluated on; gains on different splits are not comparable."""
+    splits = {r["split"] for r in rows}
+    if len(splits) > 1:
+        raise UserInputError("the runs were evaluated on different splits (" + ", ".join(
+            f"{Path(r['run']).name}: {r['split']}" for r in rows) + "): compare runs of one --eval-split")
+    return splits.pop()
 
 
 def comparison_table(rows: list[dict]) -> str:
@@ -63,8 +74,8 @@ def comparison_table(rows: list[dict]) -> str:
         interval = "[{:+.1f}, {:+.1f}]".format(*(100 * v for v in r["interval_95"]["mean"]))
         lines.append(f"{name:<20}{r['recipe']:<12}{r['rounds']:>2}{r['unet_evals']:>11}{deltas}{interval:>16}"
                      f"{formed:>10}")
-    return "\n".join(lines) + ("\n(mean 95 %: interval of the mean gain over the val prompts, paired bootstrap; "
-                               "compare.json has one per category)")
+    return "\n".join(lines) + (f"\n(mean 95 %: interval of the mean gain over the {evaluated_split(rows)} prompts, "
+                               "paired bootstrap; compare.json has one per category)")
 
 
 def _bars(rows: list[dict], path: Path) -> None:
@@ -93,8 +104,8 @@ def write_comparison(rows: list[dict], out: Path) -> Path:
     page = folder.page
     atomic_write_text(page, "<!doctype html><meta charset='utf-8'><title>diffalign: recipes compared</title>"
                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}</style>"
-                    "<h1>Recipes compared</h1><p>Gain on the val prompts over each run's base model, points of the "
-                    "reference evaluator; UNet evals = candidate sampling compute.</p>"
+                    f"<h1>Recipes compared</h1><p>Gain on the {evaluated_split(rows)} prompts over each run's base "
+                    "model, points of the reference evaluator; UNet evals = candidate sampling compute.</p>"
                     f"<pre>{html.escape(table)}</pre><img src='{folder.figure.name}'>"
                     + "".join(f"<p><a href='{html.escape(str(RunFolder(Path(r['run']).resolve()).report_page))}'>"
                               f"{html.escape(r['run'])} report</a></p>" for r in rows))

@@ -63,6 +63,12 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
     (other / "recipe.json").write_text(json.dumps(recipe))
     assert main(["compare", str(run), str(other), "--out", str(tmp_path / "cmp3")]) == 2
     assert "different splits" in capsys.readouterr().err
+    results = other / "eval" / "round_0" / "results.json"  # a base benchmark kept without its images
+    base = json.loads(results.read_text())
+    results.write_text(json.dumps({**base, "rows": [{**r, "image": None} for r in base["rows"]]}))
+    from diffalign.reporting.report import write_report
+
+    assert "curves.png" in write_report(other).read_text()  # the report, less the before/after grids
 
 
 def test_dpo_objective_trains_on_selected_vs_least_preferred_pairs(tiny_model, tmp_path):

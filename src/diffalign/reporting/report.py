@@ -51,8 +51,11 @@ def _curves(evals: list[dict], path: Path) -> None:
 
 
 def _before_after(run: RunFolder, evals: list[dict]) -> list[tuple[Path, str]]:
-    """Per category, the same val prompts and seeds: base row above, last round below."""
+    """Per category, the same val prompts and seeds: base row above, last round below (none where a benchmark kept
+    no images, e.g. a base benchmark brought in from `diffalign bench` without --save-images)."""
     first, last = evals[0]["rows"], evals[-1]["rows"]
+    if any(r.get("image") is None for r in first + last):
+        return []
     figures = []
     for c in evals[0]["categories"]:
         prompts = list(dict.fromkeys(r["prompt"] for r in first if r["category"] == c))[:PROMPTS_PER_CATEGORY]

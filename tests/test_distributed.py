@@ -5,6 +5,7 @@ user would: `python -m torch.distributed.run --standalone --nproc_per_node 2 -m 
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -138,7 +139,10 @@ def test_a_refusal_is_one_line_from_the_main_process(tiny_model, single, tmp_pat
     assert job.returncode != 0  # the launcher's own code; it reports each process's below
     lines = [line for line in err.splitlines() if line.startswith("diffalign: error:")]
     assert len(lines) == 1 and "holds a run made with other sampler" in lines[0], err[-3000:]
-    assert err.count("exitcode  : 2") == 2 and "[rank" not in err  # both exit 2, no traceback of a process
+    # every process that got to exit by itself exits 2, with no traceback; torchrun stops the others once one has
+    # failed, so on a loaded machine the second can be ended by its SIGTERM (-15) before it reaches its own exit 2
+    codes = re.findall(r"exitcode\s*:\s*(-?\d+)", err)
+    assert "2" in codes and set(codes) <= {"2", "-15"} and "[rank" not in err, err[-3000:]
 
 
 def test_generate_on_two_processes_writes_the_single_process_images(tiny_model, tmp_path):

@@ -70,11 +70,13 @@ def test_checkpointing_and_micro_batches_train_as_the_whole_batch(tiny_model, tm
         assert not pipe.unet.is_gradient_checkpointing  # switched off after training
         runs[micro, ckpt] = losses, [p.detach().clone() for p in params]
     base_losses, base_params = runs[None, False]
-    moved = max((a - b).abs().max().item() for a, b in zip(base_params, start))
+    moved = torch.cat([(a - b).flatten() for a, b in zip(base_params, start)]).norm()
     for key, (losses, params) in runs.items():
         assert losses == pytest.approx(base_losses, rel=1e-5), key
-        # float sums in another order; AdamW's normalised step turns their last bits into up to ~1e-3 of the move
-        assert max((a - b).abs().max().item() for a, b in zip(params, base_params)) <= 1e-2 * moved, key
+        # float sums in another order: AdamW's normalised step can turn the last bits of a near-zero gradient into a
+        # step of lr either way on that one weight (so no max-abs bound holds), but not move the adapter as a whole
+        differ = torch.cat([(a - b).flatten() for a, b in zip(params, base_params)]).norm()
+        assert differ <= 1e-2 * moved, key
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_finite_state(tiny_model, tmp_path):

@@ -137,26 +137,37 @@ def test_mi_hook_equals_the_estimate_recomputed_on_its_own_trajectory(any_model)
     assert kept > 0 and hooked == pytest.approx(total / kept, rel=1e-4)
 
 
-def test_image_mi_is_zero_without_a_prompt_and_finite_with_one(any_model):
-    pipe = load_pipeline(str(any_model), device="cpu")
-    images = np.stack([s.image for s in sample(pipe, ["a red circle"] * 2, [0, 1], SamplerConfig(steps=3))])
+def image_mi_zero_without_a_prompt(pipe, steps: int):
+    """Two sampled images' standard MI: zero against the empty prompt, finite with theirs. Returns (images, config,
+    the scores with their prompt) for further checks."""
+    images = np.stack([s.image for s in sample(pipe, ["a red circle"] * 2, [0, 1], SamplerConfig(steps=steps))])
     config = MIConfig(estimator="standard", n_timesteps=4, seed=1)
     assert np.allclose(image_mi(pipe, images, ["", ""], config).mean, 0, atol=1e-6)
     scored = image_mi(pipe, images, ["a red circle"] * 2, config)
     assert np.all(np.isfinite(scored.mean)) and np.all(scored.stderr >= 0)
+    return images, config, scored
 
 
-@pytest.mark.parametrize("recipe", list(SCORERS))
-def test_one_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(model, recipe, tmp_path):
+def test_image_mi_is_zero_without_a_prompt_and_finite_with_one(any_model):
+    image_mi_zero_without_a_prompt(load_pipeline(str(any_model), device="cpu"), steps=3)
+
+
+def one_round(model, recipe: str, tmp_path, *flags: str):
+    """One align round of a recipe (its shipped selector, built-in scorers) on PROMPTS; returns the round's adapter."""
     (tmp_path / "train.jsonl").write_text(PROMPTS)
     if SCORERS[recipe]:
         (tmp_path / f"{recipe}.toml").write_text(SCORERS[recipe])
     run = tmp_path / "run"
     assert main(["align", "--model", str(model), "--recipe", str(tmp_path / f"{recipe}.toml") if SCORERS[recipe]
                  else recipe, "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts", str(tmp_path / "train.jsonl"),
-                 "--candidates", "2", "--train-steps", "2", "--eval-per-category", "1", "--lora", "--rank", "4",
-                 "--batch-size", "4", "--out", str(run), *FAST]) == 0
-    adapter = run / "round_1" / "adapter"
+                 "--candidates", "2", "--eval-per-category", "1", "--lora", "--rank", "4", "--batch-size", "4",
+                 *flags, "--out", str(run), *FAST]) == 0
+    return run / "round_1" / "adapter"
+
+
+@pytest.mark.parametrize("recipe", list(SCORERS))
+def test_one_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(model, recipe, tmp_path):
+    adapter = one_round(model, recipe, tmp_path, "--train-steps", "2")
     assert (adapter / "pytorch_lora_weights.safetensors").exists()
     ours = sample(load_pipeline(str(model), adapter, device="cpu"), ["a red circle"], [9],
                   SamplerConfig(steps=3, guidance=3.0))[0].image.astype(int)
@@ -204,11 +215,7 @@ def test_flow_image_mi_is_zero_without_a_prompt_and_does_not_depend_on_the_shift
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     pipe = load_pipeline(str(flow_model), device="cpu")
-    images = np.stack([s.image for s in sample(pipe, ["a red circle"] * 2, [0, 1], SamplerConfig(steps=2))])
-    config = MIConfig(estimator="standard", n_timesteps=4, seed=1)
-    assert np.allclose(image_mi(pipe, images, ["", ""], config).mean, 0, atol=1e-6)
-    scored = image_mi(pipe, images, ["a red circle"] * 2, config)
-    assert np.all(np.isfinite(scored.mean)) and np.all(scored.stderr >= 0)
+    images, config, scored = image_mi_zero_without_a_prompt(pipe, steps=2)
     pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, shift=1.0,
                                                                  use_dynamic_shifting=False)
     assert np.array_equal(image_mi(pipe, images, ["a red circle"] * 2, config).mean, scored.mean)
@@ -222,15 +229,7 @@ def test_flow_round_of_each_recipe_and_its_adapter_in_vanilla_diffusers(flow_mod
     and vanilla diffusers with it makes diffalign's image."""
     from safetensors.torch import load_file
 
-    (tmp_path / "train.jsonl").write_text(PROMPTS)
-    if SCORERS[recipe]:
-        (tmp_path / f"{recipe}.toml").write_text(SCORERS[recipe])
-    run = tmp_path / "run"
-    assert main(["align", "--model", str(flow_model), "--recipe", str(tmp_path / f"{recipe}.toml") if SCORERS[recipe]
-                 else recipe, "--prompts", str(tmp_path / "train.jsonl"), "--val-prompts", str(tmp_path / "train.jsonl"),
-                 "--candidates", "2", "--train-steps", "1", "--eval-per-category", "1", "--lora", "--rank", "4",
-                 "--batch-size", "4", "--objective", objective, "--out", str(run), *FAST]) == 0
-    adapter = run / "round_1" / "adapter"
+    adapter = one_round(flow_model, recipe, tmp_path, "--train-steps", "1", "--objective", objective)
     keys = load_file(adapter / "pytorch_lora_weights.safetensors").keys()
     assert all(k.startswith("transformer.") and (".lora_A." in k or ".lora_B." in k) for k in keys)  # peft keys
     assert any(".attn.to_q." in k for k in keys) and any(".add_q_proj." in k for k in keys)

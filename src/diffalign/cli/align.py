@@ -10,8 +10,7 @@ from ..evaluation.table import before_after_table
 from ..methods.loop import align
 from ..methods.prompts import align_prompts
 from ..methods.recipe import EVAL_SPLITS, Recipe, check_recipe, load_recipe, override
-from ..models import is_shapes_world_model, load_pipeline, resolve_model
-from ..models.family import model_family
+from ..models import declared_family, is_shapes_world_model, load_pipeline
 from ..processes import is_main_process, start as start_processes
 from ..run_folder import RunFolder
 from ..scorers.mi import ESTIMATORS
@@ -87,9 +86,8 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
                          "mi.n_timesteps": args.mi_timesteps, "mi.batch_size": args.mi_batch,
                          "score_batch": args.score_batch, **train_memory_overrides(args)})
-    distilled = not is_shapes_world_model(args.model) and model_family(resolve_model(args.model),
-                                                                       args.model).guidance_distilled
-    check_recipe(recipe, distilled)  # before the model loads: a bad setting would otherwise fail after a round's sampling
+    family = declared_family(args.model)
+    check_recipe(recipe, family is not None and family.guidance_distilled)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     return recipe
 
 

@@ -11,8 +11,7 @@ import torch
 
 from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
-from ..models import default_guidance, is_shapes_world_model, resolve_model
-from ..models.family import model_family
+from ..models import declared_family, default_guidance
 from ..sampling import SCHEDULERS, SamplerConfig
 from ..training.trainer import PRECISIONS, TrainConfig
 from ..world.prompts import Prompt, read_prompt_file
@@ -55,9 +54,9 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
         if given.get(name, 1) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
     config = replace(SamplerConfig(), **given)
-    if config.scheduler is not None and not is_shapes_world_model(args.model):
-        family = model_family(resolve_model(args.model), args.model)  # model_index.json only, no weights
-        if not family.named_schedulers:
+    if config.scheduler is not None:
+        family = declared_family(args.model)
+        if family is not None and not family.named_schedulers:
             raise UserInputError(f"--scheduler {config.scheduler} is a DDPM-family sampler; a {family.pipeline_class} "
                                  f"samples with its own flow-matching scheduler: drop --scheduler")
     if config.guidance is None:

@@ -36,12 +36,17 @@ def is_shapes_world_model(model: str) -> bool:
     return (path / "model_index.json").is_file() and (path / "clip" / "config.json").is_file()
 
 
+def declared_family(model: str):
+    """The Family class a model folder or hub id declares in its model_index.json (no weights loaded); None for a
+    shapes-world model, which gets the built-in defaults."""
+    return None if is_shapes_world_model(model) else model_family(resolve_model(model), model)
+
+
 def default_guidance(model: str) -> float:
     """The guidance a model samples at unless told otherwise: the built-in one's, or its family's diffusers
     pipeline default (read from model_index.json, no weights loaded)."""
-    if is_shapes_world_model(model):
-        return BUILTIN_GUIDANCE
-    return model_family(resolve_model(model), model).default_guidance
+    family = declared_family(model)
+    return BUILTIN_GUIDANCE if family is None else family.default_guidance
 
 
 def load_pipeline(model: str = "builtin", adapter: str | Path | None = None, device: str | None = None,

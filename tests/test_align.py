@@ -45,6 +45,8 @@ def test_align_end_to_end_with_two_rounds(tiny_model, tmp_path, capsys):
             {"color", "numeracy"}
     html = (run / "report.html").read_text()
     assert "curves.png" in html and "round_1_scores_hist.png" in html and (run / "report" / "curves.png").exists()
+    assert sorted(p.name for p in (run / "report").glob("round_*")) == [  # one file per figure, named by round
+        f"round_{r}_{figure}.png" for r in (1, 2) for figure in ("scores_hist", "selected_vs_rejected")]
     assert "Selection per round" in html
     summary = json.loads((run / "round_2" / "selection.json").read_text())
     assert summary["selected"] == 2 and summary["passing"] == summary["candidates"] == 6  # top-k: no minimums

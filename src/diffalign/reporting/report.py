@@ -96,14 +96,14 @@ def _pool_figures(run: RunFolder, scores: list[str]) -> list[tuple[Path, str]]:
         _histograms(rows, chosen, shown_scores, path)
         figures.append((path, f"{folder.name}: distribution of {', '.join(shown_scores)} over the pool"))
         by_prompt: dict[str, list] = {}
-        for r in rows:
-            by_prompt.setdefault(r.prompt, []).append(r)
+        for row in rows:
+            by_prompt.setdefault(row.prompt, []).append(row)
         shown = list(by_prompt)[:: max(1, len(by_prompt) // 6)][:6]
         key = shown_scores[0]
         images = []
         for prompt in shown:
-            ordered = sorted(by_prompt[prompt], key=lambda r: (r.id not in chosen, -r.scores[key]))[:8]
-            images.extend(pool.image(r) for r in ordered)
+            ordered = sorted(by_prompt[prompt], key=lambda row: (row.id not in chosen, -row.scores[key]))[:8]
+            images.extend(pool.image(row) for row in ordered)
         path = run.selected_vs_rejected_figure(r)
         save_grid(images, columns=8, path=path, scale=2)
         figures.append((path, f"{folder.name}: per row one prompt, the selected sample first (if any), then others "

@@ -12,47 +12,31 @@ import argparse
 import json
 from pathlib import Path
 
+from diffalign.evaluation.bench import BenchRow, summarise
 from diffalign.evaluation.stats import gain_interval
-
-CATEGORIES = ["color", "shape", "texture", "spatial", "numeracy", "complex"]
-
-
-def load(folder: str) -> dict:
-    return json.loads((Path(folder) / "results.json").read_text())
+from diffalign.reporting.bench_compare import load_bench
+from diffalign.world.vocab import CATEGORIES
 
 
-def pooled(folders: list[str]) -> dict:
-    """One benchmark dict whose rows are all the folders' rows (each prompt then has len(folders) x seeds images)."""
-    results = [load(f) for f in folders]
-    return {"rows": [row for r in results for row in r["rows"]]}
-
-
-def mean_score(bench: dict, category: str | None = None) -> float:
-    """The benchmark's mean of category means (or one category's mean) from its rows."""
-    def category_mean(c):
-        scores = [row["score"] for row in bench["rows"] if row["category"] == c]
-        return sum(scores) / len(scores)
-    return category_mean(category) if category else sum(map(category_mean, CATEGORIES)) / len(CATEGORIES)
-
-
-def well_formed(bench: dict) -> float:
-    return sum(bool(row["well_formed"]) for row in bench["rows"]) / len(bench["rows"])
+def pooled(benches: list[dict]) -> dict:
+    """One benchmark of all the given ones' rows (each prompt then has len(benches) x seeds images), with the
+    category means, well-formed shares and mean a `diffalign bench` results.json holds."""
+    rows = [row for bench in benches for row in bench["rows"]]
+    summary = summarise([BenchRow(**row) for row in rows], seconds=0.0)
+    return {"rows": rows, "categories": summary.categories, "well_formed": summary.well_formed, "mean": summary.mean}
 
 
 def gain_row(label: str, base: str, afters: list[str]) -> dict:
-    before, after = load(base), pooled(afters)
-    before_matched = {"rows": before["rows"] * len(afters)}
-    row = {"label": label, "mean": mean_score(after), "categories": {}, "well_formed": [well_formed(before),
-                                                                                         well_formed(after)]}
-    for c in [*CATEGORIES, None]:
-        lo, hi = gain_interval(before_matched, after, c)
-        entry = {"gain": mean_score(after, c) - mean_score(before, c), "interval_95": [lo, hi]}
-        if c is None:
-            row |= entry
-            if len(afters) > 1:
-                row["per_run"] = [mean_score(load(f)) - mean_score(before) for f in afters]
-        else:
-            row["categories"][c] = entry
+    before, runs = load_bench(Path(base)), [load_bench(Path(f)) for f in afters]
+    after = pooled(runs)
+    before_matched = {"rows": before["rows"] * len(runs)}  # paired with every run's images of the same prompt
+    formed = [sum(b["well_formed"].values()) / len(b["well_formed"]) for b in (before, after)]
+    row = {"label": label, "mean": after["mean"], "well_formed": formed,
+           "gain": after["mean"] - before["mean"], "interval_95": list(gain_interval(before_matched, after)),
+           "categories": {c: {"gain": after["categories"][c] - before["categories"][c],
+                              "interval_95": list(gain_interval(before_matched, after, c))} for c in CATEGORIES}}
+    if len(runs) > 1:
+        row["per_run"] = [run["mean"] - before["mean"] for run in runs]
     return row
 
 

@@ -81,8 +81,13 @@ def assert_same_round(run, reference):
     trained = [k for k in adapters[1] if "lora_B" in k or "lora.up" in k]  # zero at the start: all of it is training
     scale = max(float(adapters[1][k].abs().max()) for k in trained)
     assert scale > 1e-3
-    for k in adapters[1]:  # AdamW amplifies the rounding of near-zero gradients: 0.1 % of the change seen
-        assert torch.allclose(adapters[0][k], adapters[1][k], atol=5e-3 * scale, rtol=0), k
+    ours, theirs = (torch.cat([a[k].flatten() for k in sorted(a)]) for a in adapters)
+    # AdamW divides by the root of the squared gradients, so the summation order's rounding of a near-zero gradient
+    # can move a single weight by up to a step (lr), far past the rounding elsewhere: all but a few weights agree
+    # to 0.5 % of the change, the whole adapter to 2 %; an unreduced or mis-sharded gradient moves most of them
+    off = (ours - theirs).abs() > 5e-3 * scale
+    assert off.float().mean() <= 5e-3, f"{int(off.sum())} of {off.numel()} adapter weights differ"
+    assert (ours - theirs).norm() <= 2e-2 * theirs.norm()
     evals = [json.loads((r / "eval" / "round_1" / "results.json").read_text())["categories"] for r in (run, reference)]
     assert evals[0] == pytest.approx(evals[1], rel=1e-4)
 

@@ -90,6 +90,13 @@ def test_align_options_map_to_the_recipe_fields():
     assert r.eval.per_category == 3
 
 
+def test_align_train_batch_size_sets_the_step_and_must_hold_whole_micro_batches():
+    r = align_recipe(parse("align", "--recipe", "dreamsync", "--train-batch-size", "16", "--micro-batch", "16"))
+    assert (r.train.batch_size, r.train.micro_batch) == (16, 16)
+    with pytest.raises(UserInputError, match="--micro-batch.*--train-batch-size"):
+        align_recipe(parse("align", "--recipe", "dreamsync", "--train-batch-size", "48"))  # [builtin] micro 64
+
+
 def test_score_has_no_seed_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["score", "--scorer", "mi", "--images", "x", "--seed", "1"])

@@ -97,6 +97,15 @@ def test_align_train_batch_size_sets_the_step_and_must_hold_whole_micro_batches(
         align_recipe(parse("align", "--recipe", "dreamsync", "--train-batch-size", "48"))  # [builtin] micro 64
 
 
+
+def test_personalize_refuses_a_micro_batch_that_does_not_divide_its_step_before_reading_images(tmp_path, capsys):
+    argv = ["personalize", "--images", str(tmp_path / "missing"), "--class-prompt", "a square", "--out",
+            str(tmp_path / "out"), "--train-batch-size", "6", "--micro-batch", "4"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--micro-batch) 4 must divide" in err and "--train-batch-size) 6" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
 def test_score_has_no_seed_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["score", "--scorer", "mi", "--images", "x", "--seed", "1"])

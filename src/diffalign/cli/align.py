@@ -51,8 +51,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mi-timesteps", type=int, help="point-wise MI scored on the images (standard, contrastive): "
                    "Monte-Carlo timesteps per image ([mi] n_timesteps)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
-    p.add_argument("--train-batch-size", type=int, help="rows of one optimizer step (dpo: pairs); --micro-batch "
-                   "must divide it")
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
                    "(default 0; candidates keep their own per-prompt seeds)")
@@ -80,7 +78,6 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
-                         "train.batch_size": args.train_batch_size,
                          "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.scheduler": args.scheduler,

@@ -64,8 +64,11 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     return config
 
 
-def add_train_memory_args(parser: argparse.ArgumentParser) -> None:
-    """--mixed-precision, --gradient-checkpointing, --micro-batch: TrainConfig's precision and memory settings."""
+def add_train_memory_args(parser: argparse.ArgumentParser, batch_size: int | None = None) -> None:
+    """--train-batch-size, --micro-batch, --mixed-precision, --gradient-checkpointing: TrainConfig's step, precision
+    and memory settings. `batch_size`: the default of --train-batch-size (None: the recipe's)."""
+    parser.add_argument("--train-batch-size", type=int, default=batch_size,
+                        help="rows of one optimizer step (dpo: pairs); --micro-batch must divide it")
     parser.add_argument("--mixed-precision", choices=list(PRECISIONS),
                         help="autocast precision of training (accelerate's names); the adapter's weights and "
                              "optimizer state stay float32 (default: bf16 on a GPU that supports it, else no)")
@@ -77,8 +80,8 @@ def add_train_memory_args(parser: argparse.ArgumentParser) -> None:
 
 def train_memory_overrides(args: argparse.Namespace) -> dict:
     """The train.* overrides of add_train_memory_args' flags (None where not given)."""
-    return {"train.mixed_precision": args.mixed_precision, "train.gradient_checkpointing": args.gradient_checkpointing,
-            "train.micro_batch": args.micro_batch}
+    return {"train.batch_size": args.train_batch_size, "train.micro_batch": args.micro_batch,
+            "train.mixed_precision": args.mixed_precision, "train.gradient_checkpointing": args.gradient_checkpointing}
 
 
 def pipeline_dtype(train: TrainConfig) -> torch.dtype | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..models import family_of, is_shapes_world_model, load_pipeline
-from ..training import AdapterConfig, TrainConfig
+from ..training import AdapterConfig, TrainConfig, check_batches
 from ..models.families import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
@@ -38,16 +38,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"family's, {','.join(ATTENTION_PROJECTIONS)} on Stable Diffusion); to_v,to_out.0 keeps the base's "
                    "attention maps (key-locked), which leaves more of them to --guide")
     p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
-    p.add_argument("--train-batch-size", type=int, default=DEFAULTS.train.batch_size)
     p.add_argument("--seed", type=int, default=0)
-    add_train_memory_args(p)
+    add_train_memory_args(p, batch_size=DEFAULTS.train.batch_size)
     add_model_args(p, adapter=False)  # trains a new adapter on the model
     add_sampler_args(p)  # for the class images
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    for name in ("train_steps", "save_every", "rank", "train_batch_size"):
+    for name in ("train_steps", "save_every", "rank"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
     if args.class_images < 0 or args.prior_weight < 0:
@@ -63,9 +62,8 @@ def run(args: argparse.Namespace) -> None:
             raise UserInputError(f"--token {args.token!r} is a word of the built-in vocabulary (docs/world.md): "
                                  "training would change what it means in every prompt; pick a rare word such as 'sks'")
     memory = {k.removeprefix("train."): v for k, v in train_memory_overrides(args).items() if v is not None}
-    train = TrainConfig(steps=args.train_steps, batch_size=args.train_batch_size, lr=args.lr, seed=args.seed, **memory)
-    if train.micro_batch is not None and (train.micro_batch < 1 or train.batch_size % train.micro_batch):
-        raise UserInputError(f"--micro-batch {train.micro_batch} must divide --train-batch-size {train.batch_size}")
+    train = TrainConfig(steps=args.train_steps, lr=args.lr, seed=args.seed, **memory)
+    check_batches(train)
     files = subject_files(args.images)
     pipe = load_pipeline(args.model, device=args.device, dtype=pipeline_dtype(train))
     images = read_subject_images(files, family_of(pipe).image_size)

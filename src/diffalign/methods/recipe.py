@@ -12,7 +12,7 @@ from ..sampling import SamplerConfig
 from ..scorers import check_scorer, written_columns
 from ..scorers.mi import MIConfig
 from ..selection import SELECTOR_KINDS, SelectorConfig
-from ..training import AdapterConfig, TrainConfig
+from ..training import AdapterConfig, TrainConfig, check_batches
 from ..training.adapters import ADAPTER_KINDS
 from ..training.trainer import OBJECTIVES, PRECISIONS
 
@@ -129,11 +129,9 @@ def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
     counts = {"candidates (--candidates)": recipe.candidates, "rounds (--rounds)": recipe.rounds,
               "selector.k (--top-k)": recipe.selector.k, "selector.pairs (--pairs)": recipe.selector.pairs,
               "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
-              "train.batch_size (--train-batch-size)": recipe.train.batch_size,
               "sampler.steps (--steps)": recipe.sampler.steps,
               "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
               "mi.n_timesteps (--mi-timesteps)": recipe.mi.n_timesteps, "score_batch (--score-batch)": recipe.score_batch,
-              "train.micro_batch (--micro-batch)": 1 if recipe.train.micro_batch is None else recipe.train.micro_batch,
               "prompts_per_category (--prompts-per-category)":
                   1 if recipe.prompts_per_category is None else recipe.prompts_per_category}
     for name, value in counts.items():
@@ -153,10 +151,7 @@ def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
                                   PRECISIONS)):
         if value not in allowed:
             raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
-    if recipe.train.micro_batch is not None and recipe.train.batch_size % recipe.train.micro_batch:
-        raise UserInputError(f"train.micro_batch (--micro-batch) {recipe.train.micro_batch} must divide "
-                             f"train.batch_size (--train-batch-size) {recipe.train.batch_size} (the batch of one "
-                             f"optimizer step)")
+    check_batches(recipe.train)
     if not recipe.scorers:
         raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
     if "mi" in recipe.scorer_options:  # one source: the sampling hook and the scorer both read [mi]

@@ -63,6 +63,19 @@ class TrainConfig:
     micro_batch: int | None = None  # rows per forward/backward, accumulated to batch_size (None: the whole batch)
 
 
+def check_batches(config: TrainConfig) -> None:
+    """Refuse a step that cannot be split into whole micro-batches, before any image is generated for it (fields
+    named as in a recipe, with the option of align and personalize)."""
+    for name, value in {"train.batch_size (--train-batch-size)": config.batch_size,
+                        "train.micro_batch (--micro-batch)": config.micro_batch or 1}.items():
+        if value < 1:
+            raise UserInputError(f"{name} must be at least 1, got {value}")
+    if config.micro_batch is not None and config.batch_size % config.micro_batch:
+        raise UserInputError(f"train.micro_batch (--micro-batch) {config.micro_batch} must divide "
+                             f"train.batch_size (--train-batch-size) {config.batch_size} (the batch of one "
+                             f"optimizer step)")
+
+
 class NonFiniteLoss(UserInputError):
     """The loss (or the weights) went NaN/inf; the last saved trainer state is kept."""
 
@@ -168,8 +181,7 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     precision = resolve_precision(config, device, dtype)
     n = min(config.batch_size, len(latents))
     micro = min(config.micro_batch or n, n)
-    if config.micro_batch is not None and (config.micro_batch < 1 or config.batch_size % config.micro_batch):
-        raise ValueError(f"micro_batch {config.micro_batch} does not divide batch_size {config.batch_size}")
+    check_batches(config)
     upcast_trainable(params)  # the float32 master weights (attach_adapter already makes them so)
     # data-parallel over the run's processes: each takes its contiguous share of every batch (the same draws on all)
     # and their gradients are summed before the step, so the step is the single-process one (docs/scaling.md)

@@ -97,6 +97,14 @@ def test_align_train_batch_size_sets_the_step_and_must_hold_whole_micro_batches(
         align_recipe(parse("align", "--recipe", "dreamsync", "--train-batch-size", "48"))  # [builtin] micro 64
 
 
+def test_align_lr_schedule_flags_reach_the_recipe_and_a_warmup_needs_a_schedule():
+    r = align_recipe(parse("align", "--recipe", "dreamsync", "--lr-scheduler", "cosine", "--lr-warmup-steps", "30"))
+    assert (r.train.lr_scheduler, r.train.lr_warmup_steps) == ("cosine", 30)
+    assert load_recipe("dreamsync", True).train.lr_scheduler == "constant"  # the shipped recipes: unchanged
+    with pytest.raises(UserInputError, match="--lr-warmup-steps.*needs a schedule"):
+        align_recipe(parse("align", "--lr-warmup-steps", "30"))
+
+
 
 def test_personalize_refuses_a_micro_batch_that_does_not_divide_its_step_before_reading_images(tmp_path, capsys):
     argv = ["personalize", "--images", str(tmp_path / "missing"), "--class-prompt", "a square", "--out",

@@ -7,8 +7,8 @@ from safetensors.torch import load_file
 from diffalign.errors import UserInputError
 from diffalign.models import family_of, load_pipeline
 from diffalign.sampling import SamplerConfig, encode_prompts, sample
-from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, frozen_conditioning, save_adapter,
-                                train_adapter)
+from diffalign.training import (AdapterConfig, TrainConfig, attach_adapter, check_train_config, frozen_conditioning,
+                                save_adapter, train_adapter)
 
 PROMPTS = ["a red circle", "two blue squares"]
 
@@ -69,6 +69,62 @@ def test_adapter_is_really_what_it_says(tiny_model, tmp_path, kind):
         w = base[module + ".weight"]
         moved += not torch.allclose(state[key].float(), w.norm(p=2, dim=1), atol=1e-6)
     assert moved > 0
+
+
+@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD, SDXL
+def test_adapter_loads_in_vanilla_diffusers_and_reproduces_our_images(family, request, tmp_path):
+    tiny_model = request.getfixturevalue(family)
+    pipe, folder = trained_adapter(tiny_model, tmp_path, "dora")
+    ours = sample(pipe, PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
+    theirs = vanilla_images(tiny_model, folder, [5, 6], steps=5)
+    base = sample(load_pipeline(str(tiny_model), device="cpu"), PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
+    for mine, ref, before in zip(ours, theirs, base):
+        assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1
+        assert np.abs(mine.image.astype(int) - before.image).max() > 1, "the adapter must change the images"
+
+
+def test_adapter_that_does_not_match_the_model_is_a_clear_error(tiny_model, other_tiny_model, tmp_path):
+    _, folder = trained_adapter(tiny_model, tmp_path, "lora")
+    with pytest.raises(UserInputError, match="does not match"):
+        load_pipeline(str(other_tiny_model), adapter=folder, device="cpu")
+
+
+def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_path):
+    """Constant and scheduled learning rates: an interrupted run resumes at its step's lr, so it ends where the
+    uninterrupted one does."""
+    latents = torch.randn(4, 4, 8, 8)
+    finals = {}
+    for schedule in ({}, {"lr_scheduler": "cosine", "lr_warmup_steps": 1}):
+        pipe = load_pipeline(str(tiny_model), device="cpu")
+        params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
+        embeds = encode_prompts(pipe, PROMPTS * 2)
+        state = tmp_path / f"state-{len(schedule)}.pt"
+        first = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
+                              TrainConfig(steps=2, batch_size=4, save_every=1, **schedule), state, progress=False)
+        if schedule:  # cosine over 4 steps: the lr kept for step 3 is the schedule's, not the base lr
+            lr_kept = torch.load(state, weights_only=False)["opt"]["param_groups"][0]["lr"]
+            assert lr_kept != 1e-4 and lr_kept == pytest.approx(1e-4 * (1 + np.cos(np.pi / 3)) / 2)
+        resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
+                                TrainConfig(steps=4, batch_size=4, save_every=1, **schedule), state, progress=False)
+        assert len(resumed) == 4 and resumed[:2] == first
+        straight_pipe = load_pipeline(str(tiny_model), device="cpu")  # the same 4 steps without the interruption
+        straight_params = attach_adapter(straight_pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
+        straight = train_adapter(straight_pipe, straight_params, latents, frozen_conditioning(embeds),
+                                 TrainConfig(steps=4, batch_size=4, save_every=1, **schedule),
+                                 tmp_path / f"straight-{len(schedule)}.pt", progress=False)
+        assert resumed == straight  # the resumed run draws the same batches, noise and timesteps
+        assert all(torch.equal(a, b) for a, b in zip(params, straight_params))
+        finals[len(schedule)] = params
+    assert not all(torch.equal(a, b) for a, b in zip(finals[0], finals[2]))  # the schedule changed the steps
+
+
+def test_schedules_diffusers_would_reject_or_change_are_refused():
+    for config, message in ((TrainConfig(lr_scheduler="step"), "unknown train.lr_scheduler"),
+                            (TrainConfig(steps=10, lr_warmup_steps=10, lr_scheduler="cosine"), "below train.steps"),
+                            (TrainConfig(lr_warmup_steps=5), "needs a schedule that warms up")):
+        with pytest.raises(UserInputError, match=message):
+            check_train_config(config)
+    check_train_config(TrainConfig(steps=10, lr_warmup_steps=9, lr_scheduler="linear"))
 
 
 @pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD, SDXL

@@ -15,7 +15,7 @@ from ..processes import is_main_process, start as start_processes
 from ..run_folder import RunFolder
 from ..scorers.mi import ESTIMATORS
 from ..selection import SELECTOR_KINDS
-from .common import add_model_args, add_sampler_args, add_train_memory_args, pipeline_dtype, train_memory_overrides
+from .common import add_model_args, add_sampler_args, add_trainer_args, pipeline_dtype, trainer_overrides
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
                    "(default 0; candidates keep their own per-prompt seeds)")
-    add_train_memory_args(p)
+    add_trainer_args(p)
     p.add_argument("--score-batch", type=int, help="images handed to a scorer at a time (default: the recipe's, 64)")
     p.add_argument("--mi-batch", type=int, help="point-wise MI scored on the images: images per UNet batch "
                    "([mi] batch_size)")
@@ -85,7 +85,7 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "eval.split": args.eval_split,
                          "mi.estimator": args.mi_estimator, "mi.min_timestep": args.mi_min_timestep,
                          "mi.n_timesteps": args.mi_timesteps, "mi.batch_size": args.mi_batch,
-                         "score_batch": args.score_batch, **train_memory_overrides(args)})
+                         "score_batch": args.score_batch, **trainer_overrides(args)})
     family = declared_family(args.model)
     check_recipe(recipe, family is not None and family.guidance_distilled)  # before the model loads: a bad setting would otherwise fail after a round's sampling
     return recipe

@@ -13,7 +13,7 @@ from ..builtin import BUILTIN_GUIDANCE
 from ..errors import UserInputError
 from ..models import declared_family, default_guidance
 from ..sampling import SCHEDULERS, SamplerConfig
-from ..training.trainer import PRECISIONS, TrainConfig
+from ..training.trainer import LR_SCHEDULERS, PRECISIONS, TrainConfig
 from ..world.prompts import Prompt, read_prompt_file
 
 
@@ -64,11 +64,14 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     return config
 
 
-def add_train_memory_args(parser: argparse.ArgumentParser, batch_size: int | None = None) -> None:
-    """--train-batch-size, --micro-batch, --mixed-precision, --gradient-checkpointing: TrainConfig's step, precision
-    and memory settings. `batch_size`: the default of --train-batch-size (None: the recipe's)."""
+def add_trainer_args(parser: argparse.ArgumentParser, batch_size: int | None = None) -> None:
+    """TrainConfig's optimizer-step, schedule, precision and memory settings (flags named as in diffusers' and
+    accelerate's training scripts). `batch_size`: the default of --train-batch-size (None: the recipe's)."""
     parser.add_argument("--train-batch-size", type=int, default=batch_size,
                         help="rows of one optimizer step (dpo: pairs); --micro-batch must divide it")
+    parser.add_argument("--lr-scheduler", choices=list(LR_SCHEDULERS),
+                        help="learning-rate schedule over the steps (diffusers' names; default: constant)")
+    parser.add_argument("--lr-warmup-steps", type=int, help="steps of linear warmup from 0 (default 0)")
     parser.add_argument("--mixed-precision", choices=list(PRECISIONS),
                         help="autocast precision of training (accelerate's names); the adapter's weights and "
                              "optimizer state stay float32 (default: bf16 on a GPU that supports it, else no)")
@@ -78,9 +81,10 @@ def add_train_memory_args(parser: argparse.ArgumentParser, batch_size: int | Non
                         "accumulated to one step of the whole batch (must divide it; default: the whole batch)")
 
 
-def train_memory_overrides(args: argparse.Namespace) -> dict:
-    """The train.* overrides of add_train_memory_args' flags (None where not given)."""
+def trainer_overrides(args: argparse.Namespace) -> dict:
+    """The train.* overrides of add_trainer_args' flags (None where not given)."""
     return {"train.batch_size": args.train_batch_size, "train.micro_batch": args.micro_batch,
+            "train.lr_scheduler": args.lr_scheduler, "train.lr_warmup_steps": args.lr_warmup_steps,
             "train.mixed_precision": args.mixed_precision, "train.gradient_checkpointing": args.gradient_checkpointing}
 
 

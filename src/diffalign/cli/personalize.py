@@ -7,13 +7,13 @@ from pathlib import Path
 
 from ..errors import UserInputError
 from ..models import family_of, is_shapes_world_model, load_pipeline
-from ..training import AdapterConfig, TrainConfig, check_batches
+from ..training import AdapterConfig, TrainConfig, check_train_config
 from ..models.families import ATTENTION_PROJECTIONS
 from ..training.personalize import PersonalizeConfig, personalize, read_subject_images, subject_files
 from ..world.grammar import parse
 from ..world.vocab import words
-from .common import (add_model_args, add_sampler_args, add_train_memory_args, pipeline_dtype, sampler_config,
-                     train_memory_overrides)
+from .common import (add_model_args, add_sampler_args, add_trainer_args, pipeline_dtype, sampler_config,
+                     trainer_overrides)
 
 DEFAULTS = PersonalizeConfig(token="sks", class_prompt="a square")
 
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "attention maps (key-locked), which leaves more of them to --guide")
     p.add_argument("--lr", type=float, default=DEFAULTS.train.lr)
     p.add_argument("--seed", type=int, default=0)
-    add_train_memory_args(p, batch_size=DEFAULTS.train.batch_size)
+    add_trainer_args(p, batch_size=DEFAULTS.train.batch_size)
     add_model_args(p, adapter=False)  # trains a new adapter on the model
     add_sampler_args(p)  # for the class images
     p.set_defaults(func=run)
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> None:
         if args.token.lower() in words():
             raise UserInputError(f"--token {args.token!r} is a word of the built-in vocabulary (docs/world.md): "
                                  "training would change what it means in every prompt; pick a rare word such as 'sks'")
-    memory = {k.removeprefix("train."): v for k, v in train_memory_overrides(args).items() if v is not None}
-    train = TrainConfig(steps=args.train_steps, lr=args.lr, seed=args.seed, **memory)
-    check_batches(train)
+    given = {k.removeprefix("train."): v for k, v in trainer_overrides(args).items() if v is not None}
+    train = TrainConfig(steps=args.train_steps, lr=args.lr, seed=args.seed, **given)
+    check_train_config(train)
     files = subject_files(args.images)
     pipe = load_pipeline(args.model, device=args.device, dtype=pipeline_dtype(train))
     images = read_subject_images(files, family_of(pipe).image_size)

@@ -12,7 +12,7 @@ from ..sampling import SamplerConfig
 from ..scorers import check_scorer, written_columns
 from ..scorers.mi import MIConfig
 from ..selection import SELECTOR_KINDS, SelectorConfig
-from ..training import AdapterConfig, TrainConfig, check_batches
+from ..training import AdapterConfig, TrainConfig, check_train_config
 from ..training.adapters import ADAPTER_KINDS
 from ..training.trainer import OBJECTIVES, PRECISIONS
 
@@ -151,7 +151,7 @@ def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
                                   PRECISIONS)):
         if value not in allowed:
             raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
-    check_batches(recipe.train)
+    check_train_config(recipe.train)
     if not recipe.scorers:
         raise UserInputError("the recipe lists no scorers: give at least one in scorers = [...]")
     if "mi" in recipe.scorer_options:  # one source: the sampling hook and the scorer both read [mi]

@@ -4,7 +4,7 @@ papers' choice; also DreamBooth-style personalization, personalize.py), and "dpo
 rejected) pairs against the frozen base model."""
 
 from .adapters import AdapterConfig, attach_adapter, load_adapter_state, save_adapter
-from .trainer import TrainConfig, check_batches, frozen_conditioning, train_adapter, trained_conditioning
+from .trainer import TrainConfig, check_train_config, frozen_conditioning, train_adapter, trained_conditioning
 
-__all__ = ["AdapterConfig", "TrainConfig", "check_batches", "attach_adapter", "load_adapter_state",
+__all__ = ["AdapterConfig", "TrainConfig", "check_train_config", "attach_adapter", "load_adapter_state",
            "frozen_conditioning", "save_adapter", "train_adapter", "trained_conditioning"]

@@ -8,7 +8,8 @@ GPU), the adapter's trainable weights and AdamW's state are float32, the forward
 `mixed_precision` ("bf16", or "fp16" with a grad scaler; accelerate's names), `micro_batch` rows go through
 forward and backward at a time with their gradients accumulated into one step of `batch_size` rows (every
 draw made for the whole batch first, so the step does not depend on the split), and `gradient_checkpointing`
-recomputes the UNet's activations in the backward. A non-finite loss stops the run before the optimizer steps;
+recomputes the UNet's activations in the backward. The learning rate follows diffusers' `get_scheduler` (`lr_scheduler`,
+`lr_warmup_steps`: the names of diffusers' training scripts), constant by default. A non-finite loss stops the run before the optimizer steps;
 only finite states are saved, so the last one stays valid and a rerun resumes from it.
 
 Two objectives on the same loop:
@@ -30,6 +31,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from diffusers.optimization import get_scheduler
 from tqdm import tqdm
 
 from ..errors import UserInputError
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 OBJECTIVES = ("sft", "dpo")
 PRECISIONS = ("no", "fp16", "bf16")  # accelerate's --mixed_precision names
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")  # diffusers.optimization's names
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -61,11 +64,13 @@ class TrainConfig:
     mixed_precision: str | None = None
     gradient_checkpointing: bool = False  # recompute activations in the backward: far less memory, ~30% more time
     micro_batch: int | None = None  # rows per forward/backward, accumulated to batch_size (None: the whole batch)
+    lr_scheduler: str = "constant"  # one of LR_SCHEDULERS, over `steps`: linear and cosine decay to 0 at the last
+    lr_warmup_steps: int = 0  # linear ramp from 0 to lr; not with "constant" (use "constant_with_warmup")
 
 
-def check_batches(config: TrainConfig) -> None:
-    """Refuse a step that cannot be split into whole micro-batches, before any image is generated for it (fields
-    named as in a recipe, with the option of align and personalize)."""
+def check_train_config(config: TrainConfig) -> None:
+    """Refuse steps that cannot be split into whole micro-batches and schedules diffusers would reject or silently
+    change, before any image is generated for them (fields named as in a recipe, with align's option)."""
     for name, value in {"train.batch_size (--train-batch-size)": config.batch_size,
                         "train.micro_batch (--micro-batch)": config.micro_batch or 1}.items():
         if value < 1:
@@ -74,6 +79,15 @@ def check_batches(config: TrainConfig) -> None:
         raise UserInputError(f"train.micro_batch (--micro-batch) {config.micro_batch} must divide "
                              f"train.batch_size (--train-batch-size) {config.batch_size} (the batch of one "
                              f"optimizer step)")
+    if config.lr_scheduler not in LR_SCHEDULERS:
+        raise UserInputError(f"unknown train.lr_scheduler (--lr-scheduler) {config.lr_scheduler!r}; choose from "
+                             f"{', '.join(LR_SCHEDULERS)}")
+    if not 0 <= config.lr_warmup_steps < max(config.steps, 1):
+        raise UserInputError(f"train.lr_warmup_steps (--lr-warmup-steps) {config.lr_warmup_steps} must be at least 0 "
+                             f"and below train.steps (--train-steps) {config.steps}")
+    if config.lr_warmup_steps and config.lr_scheduler == "constant":
+        raise UserInputError("train.lr_warmup_steps (--lr-warmup-steps) needs a schedule that warms up: "
+                             "--lr-scheduler constant_with_warmup, linear or cosine")
 
 
 class NonFiniteLoss(UserInputError):
@@ -181,7 +195,7 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     precision = resolve_precision(config, device, dtype)
     n = min(config.batch_size, len(latents))
     micro = min(config.micro_batch or n, n)
-    check_batches(config)
+    check_train_config(config)
     upcast_trainable(params)  # the float32 master weights (attach_adapter already makes them so)
     # data-parallel over the run's processes: each takes its contiguous share of every batch (the same draws on all)
     # and their gradients are summed before the step, so the step is the single-process one (docs/scaling.md)
@@ -199,6 +213,10 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         if "scaler" in state and scaler.is_enabled():
             scaler.load_state_dict(state["scaler"])
         start, losses, generator_state = state["step"], state["losses"], state.get("generator")
+    for group in opt.param_groups:  # the schedule's base: the config's lr, on a rerun too
+        group["initial_lr"] = config.lr
+    schedule = get_scheduler(config.lr_scheduler, opt, num_warmup_steps=config.lr_warmup_steps,
+                             num_training_steps=config.steps, last_epoch=start - 1)  # the lr of step `start`
     # a fresh run's stream, as before the generator was saved (old states resume as they always did)
     gen = torch.Generator("cpu").manual_seed(config.seed * 1_000_003 + start)
     if generator_state is not None:  # a resumed run draws what the uninterrupted one would have
@@ -263,6 +281,7 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
                 torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                 scaler.step(opt)  # skipped by the fp16 scaler when a gradient overflowed
                 scaler.update()
+                schedule.step()
                 losses.append(value)
                 if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
                     if not all(torch.isfinite(p).all() for p in params):  # only finite states are saved

@@ -90,27 +90,35 @@ def test_adapter_that_does_not_match_the_model_is_a_clear_error(tiny_model, othe
 
 
 def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_path):
-    """Constant and scheduled learning rates: an interrupted run resumes at its step's lr, so it ends where the
-    uninterrupted one does."""
+    """Constant and scheduled learning rates: a run killed after step 2 of 4 resumes at step 3's lr, so it ends
+    where the uninterrupted one does."""
     latents = torch.randn(4, 4, 8, 8)
     finals = {}
     for schedule in ({}, {"lr_scheduler": "cosine", "lr_warmup_steps": 1}):
+        config = TrainConfig(steps=4, batch_size=4, save_every=1, **schedule)
         pipe = load_pipeline(str(tiny_model), device="cpu")
         params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
         embeds = encode_prompts(pipe, PROMPTS * 2)
+        calls = []
+
+        def killed_in_step_3(rows):
+            calls.append(rows)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return embeds[rows]
+
         state = tmp_path / f"state-{len(schedule)}.pt"
-        first = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
-                              TrainConfig(steps=2, batch_size=4, save_every=1, **schedule), state, progress=False)
-        if schedule:  # cosine over 4 steps: the lr kept for step 3 is the schedule's, not the base lr
-            lr_kept = torch.load(state, weights_only=False)["opt"]["param_groups"][0]["lr"]
-            assert lr_kept != 1e-4 and lr_kept == pytest.approx(1e-4 * (1 + np.cos(np.pi / 3)) / 2)
-        resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
-                                TrainConfig(steps=4, batch_size=4, save_every=1, **schedule), state, progress=False)
-        assert len(resumed) == 4 and resumed[:2] == first
+        with pytest.raises(KeyboardInterrupt):
+            train_adapter(pipe, params, latents, killed_in_step_3, config, state, progress=False)
+        saved = torch.load(state, weights_only=False)
+        assert saved["step"] == 2
+        if schedule:  # cosine after 1 warmup step of 4: step 3's lr is the schedule's, not the base lr
+            assert saved["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * (1 + np.cos(np.pi / 3)) / 2)
+        resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds), config, state, progress=False)
+        assert len(resumed) == 4
         straight_pipe = load_pipeline(str(tiny_model), device="cpu")  # the same 4 steps without the interruption
         straight_params = attach_adapter(straight_pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
-        straight = train_adapter(straight_pipe, straight_params, latents, frozen_conditioning(embeds),
-                                 TrainConfig(steps=4, batch_size=4, save_every=1, **schedule),
+        straight = train_adapter(straight_pipe, straight_params, latents, frozen_conditioning(embeds), config,
                                  tmp_path / f"straight-{len(schedule)}.pt", progress=False)
         assert resumed == straight  # the resumed run draws the same batches, noise and timesteps
         assert all(torch.equal(a, b) for a, b in zip(params, straight_params))
@@ -125,42 +133,6 @@ def test_schedules_diffusers_would_reject_or_change_are_refused():
         with pytest.raises(UserInputError, match=message):
             check_train_config(config)
     check_train_config(TrainConfig(steps=10, lr_warmup_steps=9, lr_scheduler="linear"))
-
-
-@pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD, SDXL
-def test_adapter_loads_in_vanilla_diffusers_and_reproduces_our_images(family, request, tmp_path):
-    tiny_model = request.getfixturevalue(family)
-    pipe, folder = trained_adapter(tiny_model, tmp_path, "dora")
-    ours = sample(pipe, PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
-    theirs = vanilla_images(tiny_model, folder, [5, 6], steps=5)
-    base = sample(load_pipeline(str(tiny_model), device="cpu"), PROMPTS, [5, 6], SamplerConfig(steps=5, guidance=4.0))
-    for mine, ref, before in zip(ours, theirs, base):
-        assert np.abs(mine.image.astype(int) - (ref * 255).round().astype(int)).max() <= 1
-        assert np.abs(mine.image.astype(int) - before.image).max() > 1, "the adapter must change the images"
-
-
-def test_adapter_that_does_not_match_the_model_is_a_clear_error(tiny_model, other_tiny_model, tmp_path):
-    _, folder = trained_adapter(tiny_model, tmp_path, "lora")
-    with pytest.raises(UserInputError, match="does not match"):
-        load_pipeline(str(other_tiny_model), adapter=folder, device="cpu")
-
-
-def test_training_resumes_from_its_state_without_redoing_steps(tiny_model, tmp_path):
-    pipe = load_pipeline(str(tiny_model), device="cpu")
-    params = attach_adapter(pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
-    latents, embeds = torch.randn(4, 4, 8, 8), encode_prompts(pipe, PROMPTS * 2)
-    state = tmp_path / "state.pt"
-    first = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
-                          TrainConfig(steps=2, batch_size=4, save_every=1), state, progress=False)
-    resumed = train_adapter(pipe, params, latents, frozen_conditioning(embeds),
-                            TrainConfig(steps=4, batch_size=4, save_every=1), state, progress=False)
-    assert len(resumed) == 4 and resumed[:2] == first
-    straight_pipe = load_pipeline(str(tiny_model), device="cpu")  # the same 4 steps without the interruption
-    straight_params = attach_adapter(straight_pipe, AdapterConfig(kind="lora", rank=4, alpha=4))
-    straight = train_adapter(straight_pipe, straight_params, latents, frozen_conditioning(embeds),
-                             TrainConfig(steps=4, batch_size=4, save_every=1), tmp_path / "straight.pt", progress=False)
-    assert resumed == straight  # the resumed run draws the same batches, noise and timesteps
-    assert all(torch.equal(a, b) for a, b in zip(params, straight_params))
 
 
 @pytest.mark.parametrize("family", ["tiny_model", "tiny_model_xl"])  # SD's text encoder, SDXL's two

@@ -97,10 +97,13 @@ def test_align_train_batch_size_sets_the_step_and_must_hold_whole_micro_batches(
         align_recipe(parse("align", "--recipe", "dreamsync", "--train-batch-size", "48"))  # [builtin] micro 64
 
 
-def test_align_lr_schedule_flags_reach_the_recipe_and_a_warmup_needs_a_schedule():
+def test_align_lr_schedule_and_dpo_beta_flags_reach_the_recipe_and_are_checked():
     r = align_recipe(parse("align", "--recipe", "dreamsync", "--lr-scheduler", "cosine", "--lr-warmup-steps", "30"))
     assert (r.train.lr_scheduler, r.train.lr_warmup_steps) == ("cosine", 30)
     assert load_recipe("dreamsync", True).train.lr_scheduler == "constant"  # the shipped recipes: unchanged
+    assert align_recipe(parse("align", "--recipe", "dreamsync", "--dpo-beta", "2500")).train.dpo_beta == 2500
+    with pytest.raises(UserInputError, match=r"train\.dpo_beta \(--dpo-beta\) must be positive"):
+        align_recipe(parse("align", "--dpo-beta", "0"))
     with pytest.raises(UserInputError, match="--lr-warmup-steps.*needs a schedule"):
         align_recipe(parse("align", "--lr-warmup-steps", "30"))
 

@@ -52,6 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "Monte-Carlo timesteps per image ([mi] n_timesteps)")
     p.add_argument("--train-steps", type=int, help="fine-tuning steps per round")
     p.add_argument("--lr", type=float)
+    p.add_argument("--dpo-beta", type=float, help="dpo: Diffusion-DPO's beta, larger keeps the adapter nearer the base "
+                   "(default: the recipe's, 1000)")
     p.add_argument("--train-seed", type=int, help="seed of the adapter's random init and of the batch order "
                    "(default 0; candidates keep their own per-prompt seeds)")
     add_trainer_args(p)
@@ -78,6 +80,7 @@ def align_recipe(args: argparse.Namespace) -> Recipe:
                          "adapter.alpha": args.alpha or args.rank, "adapter.kind": args.adapter_kind,
                          "adapter.text_encoder": args.text_encoder,
                          "train.steps": args.train_steps, "train.objective": args.objective, "train.lr": args.lr,
+                         "train.dpo_beta": args.dpo_beta,
                          "train.seed": args.train_seed,
                          "sampler.steps": args.steps, "sampler.guidance": args.guidance,
                          "sampler.scheduler": args.scheduler,

@@ -140,7 +140,8 @@ def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
     if recipe.eval.per_category < 0:
         raise UserInputError(f"eval.per_category (--eval-per-category) must not be negative (0: no val benchmark), "
                              f"got {recipe.eval.per_category}")
-    for name, value in {"train.lr (--lr)": recipe.train.lr, "adapter.alpha (--alpha)": recipe.adapter.alpha}.items():
+    for name, value in {"train.lr (--lr)": recipe.train.lr, "train.dpo_beta (--dpo-beta)": recipe.train.dpo_beta,
+                        "adapter.alpha (--alpha)": recipe.adapter.alpha}.items():
         if not value > 0:
             raise UserInputError(f"{name} must be positive, got {value}")
     for name, value, allowed in (("selector.kind (--selector)", recipe.selector.kind, SELECTOR_KINDS),

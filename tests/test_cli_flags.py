@@ -108,7 +108,6 @@ def test_align_lr_schedule_and_dpo_beta_flags_reach_the_recipe_and_are_checked()
         align_recipe(parse("align", "--lr-warmup-steps", "30"))
 
 
-
 def test_personalize_refuses_a_micro_batch_that_does_not_divide_its_step_before_reading_images(tmp_path, capsys):
     argv = ["personalize", "--images", str(tmp_path / "missing"), "--class-prompt", "a square", "--out",
             str(tmp_path / "out"), "--train-batch-size", "6", "--micro-batch", "4"]
@@ -116,6 +115,7 @@ def test_personalize_refuses_a_micro_batch_that_does_not_divide_its_step_before_
     err = capsys.readouterr().err
     assert "--micro-batch) 4 must divide" in err and "--train-batch-size) 6" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
 
 def test_score_has_no_seed_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    for name in ("train_steps", "save_every", "rank"):
+    for name in ("save_every", "rank"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
     if args.class_images < 0 or args.prior_weight < 0:

@@ -14,7 +14,6 @@ from ..scorers.mi import MIConfig
 from ..selection import SELECTOR_KINDS, SelectorConfig
 from ..training import AdapterConfig, TrainConfig, check_train_config
 from ..training.adapters import ADAPTER_KINDS
-from ..training.trainer import OBJECTIVES, PRECISIONS
 
 RECIPE_DIR = resources.files("diffalign") / "recipes"
 
@@ -128,7 +127,7 @@ def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
     pass whatever the guidance."""
     counts = {"candidates (--candidates)": recipe.candidates, "rounds (--rounds)": recipe.rounds,
               "selector.k (--top-k)": recipe.selector.k, "selector.pairs (--pairs)": recipe.selector.pairs,
-              "adapter.rank (--rank)": recipe.adapter.rank, "train.steps (--train-steps)": recipe.train.steps,
+              "adapter.rank (--rank)": recipe.adapter.rank,
               "sampler.steps (--steps)": recipe.sampler.steps,
               "sampler.batch_size (--batch-size)": recipe.sampler.batch_size, "eval.per_prompt": recipe.eval.per_prompt,
               "mi.n_timesteps (--mi-timesteps)": recipe.mi.n_timesteps, "score_batch (--score-batch)": recipe.score_batch,
@@ -140,16 +139,11 @@ def check_recipe(recipe: Recipe, guidance_distilled: bool = False) -> None:
     if recipe.eval.per_category < 0:
         raise UserInputError(f"eval.per_category (--eval-per-category) must not be negative (0: no val benchmark), "
                              f"got {recipe.eval.per_category}")
-    for name, value in {"train.lr (--lr)": recipe.train.lr, "train.dpo_beta (--dpo-beta)": recipe.train.dpo_beta,
-                        "adapter.alpha (--alpha)": recipe.adapter.alpha}.items():
-        if not value > 0:
-            raise UserInputError(f"{name} must be positive, got {value}")
+    if not recipe.adapter.alpha > 0:
+        raise UserInputError(f"adapter.alpha (--alpha) must be positive, got {recipe.adapter.alpha}")
     for name, value, allowed in (("selector.kind (--selector)", recipe.selector.kind, SELECTOR_KINDS),
-                                 ("train.objective (--objective)", recipe.train.objective, OBJECTIVES),
                                  ("adapter.kind (--lora/--dora)", recipe.adapter.kind, ADAPTER_KINDS),
-                                 ("eval.split (--eval-split)", recipe.eval.split, EVAL_SPLITS),
-                                 ("train.mixed_precision (--mixed-precision)", recipe.train.mixed_precision or "no",
-                                  PRECISIONS)):
+                                 ("eval.split (--eval-split)", recipe.eval.split, EVAL_SPLITS)):
         if value not in allowed:
             raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
     check_train_config(recipe.train)

@@ -8,9 +8,10 @@ GPU), the adapter's trainable weights and AdamW's state are float32, the forward
 `mixed_precision` ("bf16", or "fp16" with a grad scaler; accelerate's names), `micro_batch` rows go through
 forward and backward at a time with their gradients accumulated into one step of `batch_size` rows (every
 draw made for the whole batch first, so the step does not depend on the split), and `gradient_checkpointing`
-recomputes the UNet's activations in the backward. The learning rate follows diffusers' `get_scheduler` (`lr_scheduler`,
-`lr_warmup_steps`: the names of diffusers' training scripts), constant by default. A non-finite loss stops the run before the optimizer steps;
-only finite states are saved, so the last one stays valid and a rerun resumes from it.
+recomputes the UNet's activations in the backward. The learning rate follows diffusers' `get_scheduler`
+(`lr_scheduler`, `lr_warmup_steps`: the names of diffusers' training scripts), constant by default. A non-finite
+loss stops the run before the optimizer steps; only finite states are saved, so the last one stays valid and a
+rerun resumes from it.
 
 Two objectives on the same loop:
 - "sft" (the papers'): the noise-prediction loss on the selected samples.
@@ -69,20 +70,28 @@ class TrainConfig:
 
 
 def check_train_config(config: TrainConfig) -> None:
-    """Refuse steps that cannot be split into whole micro-batches and schedules diffusers would reject or silently
-    change, before any image is generated for them (fields named as in a recipe, with align's option)."""
-    for name, value in {"train.batch_size (--train-batch-size)": config.batch_size,
+    """Refuse, before any image is generated for them, settings the trainer cannot run: counts, rates, names, steps
+    that do not split into whole micro-batches, and schedules diffusers would reject or silently change (fields
+    named as in a recipe, with align's option)."""
+    for name, value in {"train.steps (--train-steps)": config.steps,
+                        "train.batch_size (--train-batch-size)": config.batch_size,
                         "train.micro_batch (--micro-batch)": config.micro_batch or 1}.items():
         if value < 1:
             raise UserInputError(f"{name} must be at least 1, got {value}")
+    for name, value in {"train.lr (--lr)": config.lr, "train.dpo_beta (--dpo-beta)": config.dpo_beta}.items():
+        if not value > 0:
+            raise UserInputError(f"{name} must be positive, got {value}")
+    for name, value, allowed in (("train.objective (--objective)", config.objective, OBJECTIVES),
+                                 ("train.mixed_precision (--mixed-precision)", config.mixed_precision or "no",
+                                  PRECISIONS),
+                                 ("train.lr_scheduler (--lr-scheduler)", config.lr_scheduler, LR_SCHEDULERS)):
+        if value not in allowed:
+            raise UserInputError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
     if config.micro_batch is not None and config.batch_size % config.micro_batch:
         raise UserInputError(f"train.micro_batch (--micro-batch) {config.micro_batch} must divide "
                              f"train.batch_size (--train-batch-size) {config.batch_size} (the batch of one "
                              f"optimizer step)")
-    if config.lr_scheduler not in LR_SCHEDULERS:
-        raise UserInputError(f"unknown train.lr_scheduler (--lr-scheduler) {config.lr_scheduler!r}; choose from "
-                             f"{', '.join(LR_SCHEDULERS)}")
-    if not 0 <= config.lr_warmup_steps < max(config.steps, 1):
+    if not 0 <= config.lr_warmup_steps < config.steps:
         raise UserInputError(f"train.lr_warmup_steps (--lr-warmup-steps) {config.lr_warmup_steps} must be at least 0 "
                              f"and below train.steps (--train-steps) {config.steps}")
     if config.lr_warmup_steps and config.lr_scheduler == "constant":
@@ -183,10 +192,9 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     `weights` (one per sample) scale each sample's loss, e.g. DreamBooth's instance + lambda * prior loss.
     `rejected[i]` (objective "dpo") is the candidate that latents[i] was preferred to, for the same prompt.
     """
+    check_train_config(config)
     if len(latents) == 0:
         raise ValueError("no training samples")
-    if config.objective not in OBJECTIVES:
-        raise ValueError(f"unknown training objective {config.objective!r}: use one of {', '.join(OBJECTIVES)}")
     if config.objective == "dpo" and (rejected is None or len(rejected) != len(latents)):
         raise ValueError("the dpo objective needs one rejected latent per selected latent")
     family = family_of(pipe)
@@ -195,7 +203,6 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
     precision = resolve_precision(config, device, dtype)
     n = min(config.batch_size, len(latents))
     micro = min(config.micro_batch or n, n)
-    check_train_config(config)
     upcast_trainable(params)  # the float32 master weights (attach_adapter already makes them so)
     # data-parallel over the run's processes: each takes its contiguous share of every batch (the same draws on all)
     # and their gradients are summed before the step, so the step is the single-process one (docs/scaling.md)
@@ -208,8 +215,8 @@ def train_adapter(pipe, params: list[torch.nn.Parameter], latents: torch.Tensor,
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         load_adapter_state(pipe, state["adapter"])
         opt.load_state_dict(state["opt"])
-        for group in opt.param_groups:  # a rerun's own lr and weight decay (e.g. lowered after a non-finite loss)
-            group.update(lr=config.lr, weight_decay=config.weight_decay)
+        for group in opt.param_groups:  # a rerun's own weight decay; its lr (e.g. lowered after a non-finite loss)
+            group["weight_decay"] = config.weight_decay  # is the schedule's base below
         if "scaler" in state and scaler.is_enabled():
             scaler.load_state_dict(state["scaler"])
         start, losses, generator_state = state["step"], state["losses"], state.get("generator")

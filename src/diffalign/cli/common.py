@@ -67,14 +67,17 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
 def add_trainer_args(parser: argparse.ArgumentParser, batch_size: int | None = None) -> None:
     """TrainConfig's optimizer-step, schedule, precision and memory settings (flags named as in diffusers' and
     accelerate's training scripts). `batch_size`: the default of --train-batch-size (None: the recipe's)."""
+    default = "the recipe's" if batch_size is None else batch_size
     parser.add_argument("--train-batch-size", type=int, default=batch_size,
-                        help="rows of one optimizer step (dpo: pairs); --micro-batch must divide it")
+                        help="rows of one optimizer step (dpo: pairs); --micro-batch must divide it "
+                             f"(default: {default})")
     parser.add_argument("--lr-scheduler", choices=list(LR_SCHEDULERS),
                         help="learning-rate schedule over the steps (diffusers' names; default: constant)")
     parser.add_argument("--lr-warmup-steps", type=int, help="steps of linear warmup from 0 (default 0)")
     parser.add_argument("--mixed-precision", choices=list(PRECISIONS),
                         help="autocast precision of training (accelerate's names); the adapter's weights and "
-                             "optimizer state stay float32 (default: bf16 on a GPU that supports it, else no)")
+                             "optimizer state stay float32 (default: bf16 on a GPU that supports it, else no; on a "
+                             "CPU the frozen weights stay float32 and bf16 was measured no faster)")
     parser.add_argument("--gradient-checkpointing", action="store_const", const=True,
                         help="recompute the UNet's activations in the backward: far less memory, ~30%% slower")
     parser.add_argument("--micro-batch", type=int, help="training rows per forward/backward, their gradients "
